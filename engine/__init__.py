@@ -1,0 +1,3 @@
+"""Fude's engine: neural style transfer with PyTorch, free of any GUI code so it runs headless."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,84 @@
+"""Pick the compute device (CUDA, then Apple MPS, then CPU) and the numeric precision, the latter by
+measuring on this machine rather than assuming."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import torch
+
+from engine.errors import DeviceError
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """The torch device for `name` ("auto", "cuda", "mps" or "cpu"); DeviceError when it is not available."""
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if name == "cuda" and not cuda:
+        raise DeviceError("cuda", "no CUDA GPU is available to PyTorch on this machine (try --device cpu)")
+    if name == "mps" and not mps:
+        raise DeviceError("mps", "Apple's Metal (MPS) backend is not available on this machine (try --device cpu)")
+    if name not in ("cuda", "mps", "cpu"):
+        raise DeviceError(name, "unknown device (use auto, cuda, mps or cpu)")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The dtype the network runs in; losses and Gram matrices stay fp32 whatever it is."""
+
+    name: str  # "fp32", "bf16" or "fp16"
+
+    def autocast(self, device: torch.device) -> AbstractContextManager[object]:
+        if self.name == "fp32":
+            return nullcontext()
+        return torch.autocast(device_type=device.type, dtype=DTYPES[self.name])
+
+
+def candidate_precisions(device: torch.device) -> list[str]:
+    """Precisions worth trying on `device`, fp32 first."""
+    if device.type == "cuda":
+        return ["fp32", "bf16"] if torch.cuda.is_bf16_supported() else ["fp32", "fp16"]
+    if device.type == "cpu":
+        return ["fp32", "bf16"]
+    return ["fp32"]
+
+
+def measure_precision(
+    device: torch.device, workload: Callable[[Precision], None], repeats: int = 3, min_speedup: float = 1.3
+) -> Precision:
+    """The fastest precision for `workload` (one forward and backward pass) on `device`. A lower precision
+    must be at least `min_speedup` times faster than fp32 to be chosen: a small gain is not worth any risk."""
+    timings: dict[str, float] = {}
+    for name in candidate_precisions(device):
+        precision = Precision(name)
+        try:
+            workload(precision)  # warm-up: kernel selection, allocator
+            best = float("inf")
+            for _ in range(repeats):
+                _sync(device)
+                start = time.perf_counter()
+                workload(precision)
+                _sync(device)
+                best = min(best, time.perf_counter() - start)
+        except RuntimeError:  # the dtype is not supported by some kernel here
+            continue
+        timings[name] = best
+    fastest = min(timings, key=timings.__getitem__)
+    if fastest != "fp32" and timings["fp32"] / timings[fastest] < min_speedup:
+        fastest = "fp32"
+    return Precision(fastest)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

@@ -1,0 +1,124 @@
+"""Open any picture a user may drop (odd modes, EXIF rotation, animation, 16-bit, transparency) as an RGB
+uint8 array, refuse broken or dangerous files with an ImageError, and resize pictures for the network."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from engine.errors import ImageError
+from engine.settings import MIN_SIZE
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """The picture at `path` as an H x W x 3 uint8 RGB array, or an ImageError that says what is wrong."""
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(p, "no such file")
+    if p.is_dir():
+        raise ImageError(p, "is a folder, not an image file")
+    try:
+        data = p.read_bytes()
+    except PermissionError:
+        raise ImageError(p, "permission denied: the file cannot be read") from None
+    except OSError as exc:
+        raise ImageError(p, f"cannot be read ({exc.strerror or exc})") from None
+    return decode_image(data, str(p))
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """Decode image bytes (from a file, a paste or a web drop) named `name` in messages."""
+    if not data:
+        raise ImageError(name, "is empty (0 bytes)")
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns between 1x and 2x its pixel limit and raises above 2x; both are refused here,
+            # by the explicit size check below, so the warning would only be noise on stderr.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+                if limit is not None and width * height > limit:
+                    raise _too_large(name, width, height, limit)
+                im.seek(0)  # first frame of an animated GIF/WebP/APNG
+                im.load()
+                return _to_rgb_array(_upright(im))
+    except ImageError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageError(name, "is too large to open safely (Pillow's decompression-bomb limit)") from None
+    except UnidentifiedImageError:
+        raise ImageError(name, "is not an image Fude can read (unknown or unsupported format)") from None
+    except MemoryError:
+        raise ImageError(name, "is too large to decode with the memory available") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
+        # Pillow signals corrupt data with many exception types; "image file is truncated" is an OSError.
+        reason = str(exc) or type(exc).__name__
+        if "truncated" in reason:
+            raise ImageError(name, "is truncated (the file ends before the image does)") from None
+        raise ImageError(name, f"is damaged and cannot be decoded ({reason})") from None
+
+
+def _too_large(name: str, width: int, height: int, limit: int) -> ImageError:
+    return ImageError(
+        name,
+        f"is {width}x{height} ({width * height / 1e6:.0f} megapixels), more than the {limit / 1e6:.0f} megapixel "
+        "limit for safe decoding (possible decompression bomb)",
+    )
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """Honour the EXIF orientation; a broken EXIF block is ignored rather than refusing the picture."""
+    try:
+        return ImageOps.exif_transpose(im) or im
+    except Exception:  # noqa: BLE001 - Pillow raises assorted errors on malformed EXIF; the pixels are fine
+        return im
+
+
+def _to_rgb_array(im: Image.Image) -> np.ndarray:
+    """Any Pillow mode as RGB uint8; transparency is composited onto white, deep images scaled to 8 bits."""
+    mode = im.mode
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(im, dtype=np.float64)
+        if mode == "F" and values.size and np.nanmax(values) <= 1.0:
+            values = values * 255.0
+        elif values.size and np.nanmax(values) > 255:
+            values = values / (257.0 if np.nanmax(values) <= 65535 else np.nanmax(values) / 255.0)
+        gray = np.clip(np.nan_to_num(values), 0, 255).round().astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info)
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        rgb = Image.alpha_composite(white, rgba).convert("RGB")
+    else:
+        rgb = im.convert("RGB")
+    return np.array(rgb, dtype=np.uint8)
+
+
+def fit_size(width: int, height: int, longest: int, min_side: int = MIN_SIZE) -> tuple[int, int]:
+    """(width, height) with the longest side `longest`, keeping the aspect ratio; the short side is kept at
+    least `min_side` (so very long, thin pictures are stretched a little rather than refused)."""
+    if width >= height:
+        w, h = longest, round(height * longest / width)
+    else:
+        w, h = round(width * longest / height), longest
+    return max(w, min_side), max(h, min_side)
+
+
+def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A high-quality resize of an RGB uint8 array (Lanczos, which also antialiases when shrinking)."""
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.LANCZOS))
+
+
+def resize_longest(image: np.ndarray, longest: int) -> np.ndarray:
+    """Resize so the longest side is `longest` pixels (tiny pictures are scaled up to the network's minimum)."""
+    h, w = image.shape[:2]
+    return resize(image, *fit_size(w, h, longest))

@@ -1,0 +1,235 @@
+"""StyleRun: one render as an object a caller drives. It prepares the targets, takes one optimisation step
+per `step()`, yields a Frame per iteration, accepts new weights mid-run, and can be cancelled between steps."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import torch
+
+from engine.device import Precision, measure_precision, pick_device
+from engine.images import fit_size, resize
+from engine.lbfgs import LBFGS
+from engine.losses import LossWeights, StyleObjective
+from engine.network import VGGFeatures, deepest, load_vgg19
+from engine.settings import MIN_SIZE, RenderSettings
+
+ADAM_LR = 0.02  # per-step change of a pixel in [0, 1]; Adam's step does not depend on the loss's scale
+LBFGS_HISTORY = int(__import__("os").environ.get("FUDE_H", "20"))
+NOISE_STD = 0.1  # the noise start: mid-grey plus Gaussian noise of this standard deviation
+PRECISION_PROBE_SIZE = 128  # side of the image the precision is measured on: big enough to be honest, quick
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What several runs can share: the device, the network on it and the precision it runs in."""
+
+    device: torch.device
+    network: VGGFeatures
+    precision: Precision
+    weights: str  # the settings' weights choice the network was loaded from
+
+    @classmethod
+    def create(cls, settings: RenderSettings) -> Backend:
+        device = pick_device(settings.device)
+        network = load_vgg19(settings.weights, last_layer=deepest(StyleObjective.layers_used())).to(device)
+        if settings.precision == "auto":
+            precision = measure_precision(device, _probe_workload(network, device))
+        else:
+            precision = Precision(settings.precision)
+        return cls(device=device, network=network, precision=precision, weights=settings.weights)
+
+    def suits(self, settings: RenderSettings) -> bool:
+        """Whether this backend can serve a run with `settings` (same device, weights and precision choice)."""
+        same_device = settings.device == "auto" or pick_device(settings.device) == self.device
+        same_precision = settings.precision in ("auto", self.precision.name)
+        return same_device and same_precision and settings.weights == self.weights
+
+
+def _probe_workload(network: VGGFeatures, device: torch.device):  # noqa: ANN202 - a closure
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, PRECISION_PROBE_SIZE, PRECISION_PROBE_SIZE, generator=generator).to(device)
+    image.requires_grad_(True)
+    layers = StyleObjective.layers_used()
+
+    def workload(precision: Precision) -> None:
+        image.grad = None
+        with precision.autocast(device):
+            features = network(image, layers)
+        sum(f.float().pow(2).mean() for f in features.values()).backward()
+
+    return workload
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One iteration's record. Losses and the image are converted from the device only when asked for, so a
+    caller that looks at every tenth frame does not pay for the other nine."""
+
+    index: int  # iterations done so far, 1-based
+    total: int  # iterations the run will do
+    elapsed: float  # seconds spent stepping so far
+    _losses: dict[str, torch.Tensor] = field(repr=False)
+    _pixels: torch.Tensor = field(repr=False)  # 3 x H x W, a snapshot taken at this iteration
+
+    @cached_property
+    def losses(self) -> dict[str, float]:
+        """content, style, tv (unweighted) and total (weighted) losses at this iteration."""
+        return {name: float(value) for name, value in self._losses.items()}
+
+    def image(self) -> np.ndarray:
+        """The image at this iteration as H x W x 3 uint8."""
+        return to_uint8(self._pixels)
+
+    @property
+    def iterations_per_second(self) -> float:
+        return self.index / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def seconds_left(self) -> float:
+        rate = self.iterations_per_second
+        return (self.total - self.index) / rate if rate > 0 else float("inf")
+
+
+def to_uint8(pixels: torch.Tensor) -> np.ndarray:
+    """A 3 x H x W tensor in [0, 1] (any device or dtype) as an H x W x 3 uint8 array."""
+    return pixels.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    """An H x W x 3 uint8 array as a 1 x 3 x H x W float tensor in [0, 1] on `device`."""
+    pixels = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True))  # a copy: the caller's array may be read-only
+    return pixels.permute(2, 0, 1)[None].float().div(255).to(device)
+
+
+class StyleRun:
+    """One render of `content` in the style of `style`. Drive it with `step()` or iterate over it; both may
+    be called from a worker thread while another thread calls `set_lam`, `set_weights` or `cancel`."""
+
+    def __init__(
+        self,
+        content: np.ndarray,
+        style: np.ndarray,
+        settings: RenderSettings | None = None,
+        backend: Backend | None = None,
+    ) -> None:
+        self.settings = settings or RenderSettings()
+        self.backend = backend or Backend.create(self.settings)
+        self.total = self.settings.iteration_count
+        self.index = 0
+        self.elapsed = 0.0
+        self._cancel = threading.Event()
+        self._weights = LossWeights(lam=self.settings.lam, tv=self.settings.tv_weight)
+        self._pending_weights: LossWeights | None = None
+
+        device = self.backend.device
+        width, height = fit_size(content.shape[1], content.shape[0], self.settings.size)
+        self.content = to_tensor(resize(content, width, height), device)
+        style_side = max(MIN_SIZE, round(self.settings.size * self.settings.style_scale))
+        self.style = to_tensor(resize(style, *fit_size(style.shape[1], style.shape[0], style_side)), device)
+
+        with torch.no_grad(), self.backend.precision.autocast(device):
+            layers = StyleObjective.layers_used()
+            self.objective = StyleObjective(
+                self.backend.network(self.content, layers), self.backend.network(self.style, layers)
+            )
+        self.image = self._initial_image().requires_grad_(True)
+        self.optimizer = self._new_optimizer()
+        self.last_losses: dict[str, torch.Tensor] = {}
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the result."""
+        return self.image.shape[3], self.image.shape[2]
+
+    @property
+    def weights(self) -> LossWeights:
+        return self._pending_weights or self._weights
+
+    @property
+    def done(self) -> bool:
+        return self.index >= self.total or self._cancel.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def cancel(self) -> None:
+        """Stop before the next iteration; the image keeps what the last finished iteration made."""
+        self._cancel.set()
+
+    def set_lam(self, lam: float) -> None:
+        self.set_weights(lam=lam)
+
+    def set_weights(self, lam: float | None = None, tv_weight: float | None = None) -> None:
+        """New loss weights, taking effect from the next iteration on without a restart."""
+        current = self.weights
+        new = LossWeights(lam=current.lam if lam is None else float(lam),
+                          tv=current.tv if tv_weight is None else float(tv_weight))
+        if not (0 <= new.lam < float("inf") and 0 <= new.tv < float("inf")):
+            raise ValueError(f"weights must be finite and 0 or more, not lam={new.lam}, tv={new.tv}")
+        self._pending_weights = new
+
+    def step(self) -> Frame:
+        """One optimisation iteration; returns its Frame."""
+        pending = self._pending_weights
+        if pending is not None:
+            self._pending_weights = None
+            if pending != self._weights:
+                self._weights = pending
+                # L-BFGS's curvature history describes the old objective; keeping it would mislead the step.
+                if isinstance(self.optimizer, LBFGS):
+                    self.optimizer.reset()
+        start = time.perf_counter()
+        if isinstance(self.optimizer, LBFGS):
+            self.optimizer.step(self._closure)
+        else:
+            self._closure()
+            self.optimizer.step()
+            with torch.no_grad():
+                self.image.clamp_(0, 1)
+        self.elapsed += time.perf_counter() - start
+        self.index += 1
+        return Frame(
+            index=self.index,
+            total=self.total,
+            elapsed=self.elapsed,
+            _losses={k: v.detach() for k, v in self.last_losses.items()},
+            _pixels=self.image.detach()[0].clone(),
+        )
+
+    def __iter__(self) -> Iterator[Frame]:
+        while not self.done:
+            yield self.step()
+
+    def result(self) -> np.ndarray:
+        """The current image as H x W x 3 uint8."""
+        return to_uint8(self.image[0])
+
+    def _closure(self) -> torch.Tensor:
+        self.image.grad = None
+        device = self.backend.device
+        with self.backend.precision.autocast(device):
+            features = self.backend.network(self.image, StyleObjective.layers_used())
+        losses = self.objective(features, self.image, self._weights)
+        losses["total"].backward()
+        self.last_losses = losses
+        return losses["total"]
+
+    def _initial_image(self) -> torch.Tensor:
+        if self.settings.init == "content":
+            return self.content.clone()
+        generator = torch.Generator().manual_seed(self.settings.seed)
+        height, width = self.content.shape[2:]
+        noise = torch.randn(1, 3, height, width, generator=generator) * NOISE_STD + 0.5
+        return noise.to(self.backend.device)
+
+    def _new_optimizer(self) -> LBFGS | torch.optim.Adam:
+        if self.settings.optimizer == "lbfgs":
+            return LBFGS(self.image, history=LBFGS_HISTORY)
+        return torch.optim.Adam([self.image], lr=ADAM_LR)

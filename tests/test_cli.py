@@ -1,0 +1,132 @@
+"""The real command line, as a user runs it: a render writes the PNG (with its settings) and the GIF; every
+bad input is one line `error: PATH: reason` on stderr, exit status 2, and no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from engine.export import read_png_render
+from tests.pictures import write_broken
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fude(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=env, timeout=600)
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], *words: str) -> str:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    for word in words:
+        assert word in last, last
+    return last
+
+
+def test_render_writes_png_with_settings_and_gif(tmp_path, cat_path, wave_path):
+    out, gif = tmp_path / "cat_wave.png", tmp_path / "cat_wave.gif"
+    result = fude("render", str(cat_path), str(wave_path), "-o", str(out), "--gif", str(gif), "--size", "64",
+                  "--iterations", "6", "--seed", "3", "--gif-frames", "4", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "6/6" in result.stderr  # the progress bar reached the end
+    assert Image.open(out).size == (64, 42)  # 128 x 85 scaled to a longest side of 64
+    stored = read_png_render(out)
+    assert stored is not None
+    assert (stored.settings.size, stored.settings.iterations, stored.settings.seed) == (64, 6, 3)
+    assert (stored.content_name, stored.style_name) == ("cat.png", "wave.png")
+    with Image.open(gif) as animation:
+        assert 2 <= animation.n_frames <= 5  # at most 4 recorded, plus the finished picture
+        animation.seek(animation.n_frames - 1)
+        assert animation.info["duration"] > 1000  # the last frame is held
+
+
+def test_default_output_name(tmp_path, cat_path, wave_path):
+    result = fude("render", str(cat_path), str(wave_path), "--size", "32", "--iterations", "1", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cat_in_wave.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    return write_broken(tmp_path_factory.mktemp("broken"))
+
+
+@pytest.mark.parametrize("case, words", [
+    ("missing", "no such file"),
+    ("not_an_image", "not an image"),
+    ("truncated", "truncated"),
+    ("bomb", "decompression bomb"),
+    ("folder", "folder"),
+    ("empty", "empty"),
+])
+def test_bad_content_or_style_file(broken, wave_path, tmp_path, case, words):
+    bad = str(broken[case])
+    line = assert_refused(fude("render", bad, str(wave_path), "-o", str(tmp_path / "o.png")), bad, words)
+    assert line.startswith(f"error: {bad}: ")
+    line = assert_refused(fude("render", str(wave_path), bad, "-o", str(tmp_path / "o.png")), bad, words)
+    assert line.startswith(f"error: {bad}: ")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_unwritable_output_is_refused_before_rendering(tmp_path, cat_path, wave_path):
+    missing = tmp_path / "no" / "such" / "folder" / "out.png"
+    assert_refused(fude("render", str(cat_path), str(wave_path), "-o", str(missing)), str(missing), "does not exist")
+    (tmp_path / "afile").write_text("x")
+    inside_file = tmp_path / "afile" / "out.gif"
+    assert_refused(fude("render", str(cat_path), str(wave_path), "--gif", str(inside_file)), str(inside_file))
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write into read-only folders")
+def test_read_only_output_folder(tmp_path, cat_path, wave_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        out = locked / "out.png"
+        assert_refused(fude("render", str(cat_path), str(wave_path), "-o", str(out)), str(out), "not writable")
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--lam", "-1", "at least 0"),
+    ("--size", "0", "at least"),
+    ("--iterations", "0", "at least 1"),
+    ("--lam", "lots", "not a number"),
+    ("--optimizer", "sgd", "invalid choice"),
+    ("--device", "tpu", "invalid choice"),
+])
+def test_bad_option_values_are_refused_by_the_parser(cat_path, wave_path, option, value, words):
+    result = fude("render", str(cat_path), str(wave_path), option, value)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert option in result.stderr and words in result.stderr
+
+
+def test_help_explains_every_option():
+    top = fude("--help")
+    assert top.returncode == 0 and "render" in top.stdout
+    render = fude("render", "--help")
+    assert render.returncode == 0
+    for option in ("--output", "--gif", "--lam", "--size", "--iterations", "--seed", "--init", "--optimizer",
+                   "--device", "--weights", "--style-scale"):
+        assert option in render.stdout
+
+
+def test_missing_weights_file(tmp_path, cat_path, wave_path):
+    weights = tmp_path / "vgg.pth"
+    assert_refused(fude("render", str(cat_path), str(wave_path), "--weights", str(weights), "-o",
+                        str(tmp_path / "o.png"), "--size", "32", "--iterations", "1"), str(weights), "no such")
+    weights.write_text("not weights")
+    assert_refused(fude("render", str(cat_path), str(wave_path), "--weights", str(weights), "-o",
+                        str(tmp_path / "o.png"), "--size", "32", "--iterations", "1"), str(weights), "not a PyTorch")
