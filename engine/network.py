@@ -95,8 +95,8 @@ class VGGFeatures(nn.Module):
         self.eval()
 
     def normalize(self, rgb: torch.Tensor) -> torch.Tensor:
-        """RGB [0, 1] (N x 3 x H x W) to the network's input convention."""
-        x = (rgb - self.mean) / self.std
+        """RGB [0, 1] (N x 3 x H x W) to the network's input convention and dtype."""
+        x = (rgb.to(self.mean.dtype) - self.mean) / self.std
         return x.flip(1) if self.convention.bgr else x
 
     def forward(self, rgb: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:  # type: ignore[override]

