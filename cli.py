@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from engine import __version__
@@ -117,15 +117,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def open_window() -> int:
-    try:
-        from app.window import run_window
-    except ImportError as exc:
-        if getattr(exc, "name", "") in ("app", "app.window"):
-            print("Fude's window is not built yet; use `python main.py render CONTENT STYLE` "
-                  "(see `python main.py render --help`).", file=sys.stderr)
-            return 1
-        raise
+    problem = display_problem(os.environ, sys.platform)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    from app.window import run_window
+
     return run_window()
+
+
+def display_problem(environ: Mapping[str, str], platform: str) -> str | None:
+    """Why the window cannot open here (Linux with no display and no offscreen Qt platform), or None."""
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("there is no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set); "
+            "run it on a desktop, or render without the window: python main.py render CONTENT STYLE")
 
 
 def default_output(content: str, style: str) -> Path:

@@ -130,3 +130,23 @@ def test_missing_weights_file(tmp_path, cat_path, wave_path):
     weights.write_text("not weights")
     assert_refused(fude("render", str(cat_path), str(wave_path), "--weights", str(weights), "-o",
                         str(tmp_path / "o.png"), "--size", "32", "--iterations", "1"), str(weights), "not a PyTorch")
+
+
+def test_no_display_is_explained_not_crashed() -> None:
+    from cli import display_problem
+
+    assert "no display" in display_problem({}, "linux")
+    assert display_problem({"DISPLAY": ":0"}, "linux") is None
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert display_problem({}, "darwin") is None
+
+
+def test_window_command_without_display_exits_with_message(monkeypatch, capsys) -> None:
+    import cli
+
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(cli.sys, "platform", "linux")
+    assert cli.main([]) == 1
+    assert "no display" in capsys.readouterr().err

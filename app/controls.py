@@ -1,0 +1,201 @@
+"""The render controls: the logarithmic lam slider and the collapsible Advanced panel. Both read their
+defaults from RenderSettings() and turn the widgets' state back into RenderSettings."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.settings import DEFAULT_ITERATIONS, DEVICES, INITS, MAX_SIZE, MIN_SIZE, OPTIMIZERS, RenderSettings
+
+LAM_MIN = 0.001
+LAM_MAX = 10.0
+LAM_STEPS = 1000  # slider positions; one step changes lam by under 1 %
+
+INIT_LABELS = {"noise": "Noise (grows out of it)", "content": "The content picture"}
+OPTIMIZER_LABELS = {"lbfgs": "L-BFGS (fewer steps)", "adam": "Adam"}
+DEVICE_LABELS = {"auto": "Automatic", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)", "cpu": "CPU"}
+
+
+def lam_to_position(lam: float) -> int:
+    """Slider position for `lam`: left is more content (large lam), right is more style (small lam)."""
+    lam = min(LAM_MAX, max(LAM_MIN, lam))
+    fraction = (math.log10(LAM_MAX) - math.log10(lam)) / (math.log10(LAM_MAX) - math.log10(LAM_MIN))
+    return round(fraction * LAM_STEPS)
+
+
+def position_to_lam(position: int) -> float:
+    """lam at a slider position, rounded to three significant figures so the number shown is the one used."""
+    fraction = position / LAM_STEPS
+    lam = 10 ** (math.log10(LAM_MAX) - fraction * (math.log10(LAM_MAX) - math.log10(LAM_MIN)))
+    return float(f"{lam:.3g}")
+
+
+def format_lam(lam: float) -> str:
+    return f"{lam:.3g}"
+
+
+class LamControl(QWidget):
+    """lam = content weight / style weight, on a log slider labelled "more content" ... "more style"."""
+
+    lamChanged = Signal(float)
+
+    def __init__(self, lam: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._lam = lam
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("lamSlider")
+        self.slider.setAccessibleName("lam: balance between content and style")
+        self.slider.setToolTip("lam = content weight / style weight (logarithmic). Left keeps more of the content, "
+                               "right takes more of the painting's style. Can be moved while a run is going.")
+        self.slider.setRange(0, LAM_STEPS)
+        self.slider.setSingleStep(10)
+        self.slider.setPageStep(100)
+        self.slider.setValue(lam_to_position(lam))
+        self.slider.valueChanged.connect(self._on_slider)
+        title = QLabel("lam")
+        title.setStyleSheet("font-weight: 600;")
+        self.value_label = QLabel(format_lam(lam))
+        self.value_label.setObjectName("lamValue")
+        self.value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.value_label.setStyleSheet("font-weight: 600; font-family: monospace;")
+        left, right = QLabel("more content"), QLabel("more style")
+        for label in (left, right):
+            label.setStyleSheet("color: #5f5f66;")
+        head = QHBoxLayout()
+        head.addWidget(title)
+        head.addStretch(1)
+        head.addWidget(self.value_label)
+        ends = QHBoxLayout()
+        ends.addWidget(left)
+        ends.addStretch(1)
+        ends.addWidget(right)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(head)
+        layout.addWidget(self.slider)
+        layout.addLayout(ends)
+
+    @property
+    def lam(self) -> float:
+        return self._lam
+
+    def set_lam(self, lam: float) -> None:
+        """Set lam exactly (the slider moves to the nearest position without rounding lam)."""
+        self._lam = float(lam)
+        self.slider.blockSignals(True)
+        self.slider.setValue(lam_to_position(lam))
+        self.slider.blockSignals(False)
+        self.value_label.setText(format_lam(self._lam))
+        self.lamChanged.emit(self._lam)
+
+    def _on_slider(self, position: int) -> None:
+        self._lam = position_to_lam(position)
+        self.value_label.setText(format_lam(self._lam))
+        self.lamChanged.emit(self._lam)
+
+
+def _combo(values: tuple[str, ...], labels: dict[str, str], name: str) -> QComboBox:
+    combo = QComboBox()
+    combo.setObjectName(name)
+    for value in values:
+        combo.addItem(labels.get(value, value), value)
+    return combo
+
+
+class AdvancedPanel(QWidget):
+    """Size, iterations, start, optimiser, seed and device, under a disclosure button, collapsed at first."""
+
+    def __init__(self, settings: RenderSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.toggle = QToolButton()
+        self.toggle.setObjectName("advancedToggle")
+        self.toggle.setText("Advanced")
+        self.toggle.setCheckable(True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.toggle.setAutoRaise(True)
+        self.toggle.setStyleSheet("font-weight: 600;")
+        self.toggle.toggled.connect(self.set_expanded)
+
+        self.size = QSpinBox()
+        self.size.setObjectName("sizeSpin")
+        self.size.setRange(MIN_SIZE, MAX_SIZE)
+        self.size.setSingleStep(64)
+        self.size.setSuffix(" px")
+        self.size.setToolTip("Longest side of the result. Time per iteration grows with the square of it.")
+        self.iterations = QSpinBox()
+        self.iterations.setObjectName("iterationsSpin")
+        self.iterations.setRange(0, 1_000_000)
+        self.iterations.setSingleStep(50)
+        self.iterations.setToolTip("Optimisation steps; 'auto' uses the optimiser's usual number.")
+        self.init = _combo(INITS, INIT_LABELS, "initCombo")
+        self.optimizer = _combo(OPTIMIZERS, OPTIMIZER_LABELS, "optimizerCombo")
+        self.optimizer.currentIndexChanged.connect(self._update_auto_iterations)
+        self.seed = QSpinBox()
+        self.seed.setObjectName("seedSpin")
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setToolTip("The same seed, settings and device give the same picture.")
+        self.device = _combo(DEVICES, DEVICE_LABELS, "deviceCombo")
+
+        self.body = QWidget()
+        form = QFormLayout(self.body)
+        form.setContentsMargins(18, 2, 0, 2)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Size", self.size)
+        form.addRow("Iterations", self.iterations)
+        form.addRow("Start from", self.init)
+        form.addRow("Optimiser", self.optimizer)
+        form.addRow("Seed", self.seed)
+        form.addRow("Device", self.device)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.body)
+        self._base = settings
+        self.apply(settings)
+        self.set_expanded(False)
+
+    def set_expanded(self, expanded: bool) -> None:
+        self.toggle.setChecked(expanded)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.body.setVisible(expanded)
+
+    def set_editable(self, editable: bool) -> None:
+        self.body.setEnabled(editable)
+
+    def apply(self, settings: RenderSettings) -> None:
+        """Show `settings`; the fields with no widget (precision, weights, ...) are kept for `settings()`."""
+        self._base = settings
+        self.size.setValue(settings.size)
+        self.optimizer.setCurrentIndex(max(0, self.optimizer.findData(settings.optimizer)))
+        self.iterations.setValue(settings.iterations or 0)
+        self.init.setCurrentIndex(max(0, self.init.findData(settings.init)))
+        self.seed.setValue(min(settings.seed, self.seed.maximum()))
+        self.device.setCurrentIndex(max(0, self.device.findData(settings.device)))
+        self._update_auto_iterations()
+
+    def settings(self, lam: float) -> RenderSettings:
+        iterations = self.iterations.value() or None
+        return self._base.replaced(
+            lam=lam, size=self.size.value(), iterations=iterations, init=self.init.currentData(),
+            optimizer=self.optimizer.currentData(), seed=self.seed.value(), device=self.device.currentData(),
+        )
+
+    def _update_auto_iterations(self) -> None:
+        optimizer = self.optimizer.currentData() or RenderSettings().optimizer
+        self.iterations.setSpecialValueText(f"auto ({DEFAULT_ITERATIONS[optimizer]})")

@@ -1,0 +1,318 @@
+"""A picture slot (content or style): a drop, paste and open target that shows the picture, its name and size,
+and emits the loaded picture or an error that names the file. A failed load keeps the previous picture."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QMimeData, QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter, QPen
+from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
+
+from app.fetch import Fetcher, is_web_url
+from app.preview import fit_rect
+from app.qimage import to_array, to_qimage
+from engine.errors import FudeError, ImageError
+from engine.images import decode_image, load_image
+
+IMAGE_FILTER = "Pictures (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff);;All files (*)"
+QT_IMAGE_FORMAT = "application/x-qt-image"
+ACCENT = QColor("#3b6fb6")
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A picture in a pane: the pixels, the name shown and stored in results, and the file it came from."""
+
+    array: np.ndarray  # H x W x 3 uint8
+    name: str
+    path: str | None = None
+
+    @property
+    def width(self) -> int:
+        return int(self.array.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.array.shape[0])
+
+    def describe(self) -> str:
+        return f"{self.name} · {self.width} × {self.height}"
+
+
+def _raw_image_format(mime: QMimeData) -> str | None:
+    for fmt in mime.formats():
+        if fmt.startswith("image/"):
+            return fmt
+    return None
+
+
+def _url_name(url: QUrl) -> str:
+    return Path(url.path()).name or url.host() or url.toString()
+
+
+class _Picture(QWidget):
+    """Paints the pane's picture scaled to fit, or the drop hint when there is none."""
+
+    def __init__(self, pane: ImagePane) -> None:
+        super().__init__(pane)  # the pane is found as the parent: no Python reference cycle between the two
+        self.setMinimumSize(QSize(160, 110))
+
+    def paintEvent(self, event) -> None:  # noqa: ANN001, N802
+        pane = self.parentWidget()
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        area = self.rect().adjusted(1, 1, -1, -1)
+        highlighted = pane.drag_hover or pane.hasFocus()
+        if pane.qimage is None:
+            painter.fillRect(area, self.palette().alternateBase())
+            pen = QPen(ACCENT if highlighted else self.palette().mid().color(), 2 if highlighted else 1.5)
+            pen.setStyle(Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.drawRoundedRect(area.adjusted(2, 2, -2, -2), 8, 8)
+            painter.setPen(self.palette().text().color())
+            painter.drawText(area.adjusted(10, 10, -10, -10), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                             pane.busy_text or pane.hint)
+        else:
+            image = pane.qimage
+            target = fit_rect(image.size(), area)
+            painter.drawImage(target, image)
+            if pane.busy_text:
+                painter.fillRect(area, QColor(255, 255, 255, 190))
+                painter.setPen(self.palette().text().color())
+                painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, pane.busy_text)
+            if highlighted:
+                painter.setPen(QPen(ACCENT, 2))
+                painter.drawRoundedRect(area.adjusted(1, 1, -1, -1), 6, 6)
+        painter.end()
+
+
+class ImagePane(QFrame):
+    """Drop, paste (Ctrl+V while focused, via the window's Paste action) or click to open a picture."""
+
+    changed = Signal(object)  # LoadedImage or None
+    failed = Signal(str)  # "NAME: what is wrong"
+    fileLoaded = Signal(str)  # a local file was loaded (the window checks it for stored Fude settings)
+    busyChanged = Signal(bool)
+
+    def __init__(self, role: str, title: str, hint: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.role = role
+        self.hint = hint
+        self.start_folder = ""
+        self.setObjectName(f"{role}Pane")
+        self.setAccessibleName(f"{role.capitalize()} picture")
+        self.setAccessibleDescription(hint)
+        self.setAcceptDrops(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.drag_hover = False
+        self.busy_text = ""
+        self._image: LoadedImage | None = None
+        self.qimage: QImage | None = None
+        self._fetcher = Fetcher(self)
+        self._fetcher.fetched.connect(self._on_fetched)
+        self._fetcher.failed.connect(self._on_fetch_failed)
+
+        self._title = QLabel(title)
+        self._title.setStyleSheet("font-weight: 600;")
+        self._clear = QToolButton()
+        self._clear.setText("✕")
+        self._clear.setAutoRaise(True)
+        self._clear.setToolTip(f"Clear the {role} picture")
+        self._clear.setAccessibleName(f"Clear the {role} picture")
+        self._clear.setObjectName(f"{role}Clear")
+        self._clear.clicked.connect(self.clear)
+        self._clear.setEnabled(False)
+        self._picture = _Picture(self)
+        self._info = QLabel("No picture yet")
+        self._info.setObjectName(f"{role}Info")
+        self._info.setStyleSheet("color: #5f5f66;")
+        self._info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        header = QHBoxLayout()
+        header.setContentsMargins(0, 0, 0, 0)
+        header.addWidget(self._title)
+        header.addStretch(1)
+        header.addWidget(self._clear)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        layout.setSpacing(4)
+        layout.addLayout(header)
+        layout.addWidget(self._picture, 1)
+        layout.addWidget(self._info)
+
+    # ---- state ----
+
+    @property
+    def image(self) -> LoadedImage | None:
+        return self._image
+
+    @property
+    def busy(self) -> bool:
+        return self._fetcher.busy
+
+    def set_image(self, image: LoadedImage | None) -> None:
+        """Show `image` (or nothing) and announce it."""
+        self._image = image
+        self.qimage = None if image is None else to_qimage(image.array)
+        self._info.setText("No picture yet" if image is None else image.describe())
+        self._info.setToolTip("" if image is None or image.path is None else image.path)
+        self._clear.setEnabled(image is not None)
+        self._picture.update()
+        self.changed.emit(image)
+
+    def clear(self) -> None:
+        self._fetcher.cancel()
+        self._set_busy("")
+        self.set_image(None)
+
+    # ---- loading: each ends in `changed` or `failed`; a failure leaves the current picture alone ----
+
+    def load_path(self, path: str | os.PathLike[str]) -> bool:
+        try:
+            array = load_image(path)
+        except FudeError as exc:
+            self.failed.emit(str(exc))
+            return False
+        self.set_image(LoadedImage(array, Path(path).name, os.fspath(path)))
+        self.fileLoaded.emit(os.fspath(path))
+        return True
+
+    def load_bytes(self, data: bytes, name: str) -> bool:
+        try:
+            array = decode_image(data, name)
+        except FudeError as exc:
+            self.failed.emit(str(exc))
+            return False
+        self.set_image(LoadedImage(array, name))
+        return True
+
+    def load_qimage(self, image: QImage, name: str) -> bool:
+        try:
+            array = to_array(image)
+        except ValueError as exc:
+            self.failed.emit(str(ImageError(name, str(exc))))
+            return False
+        self.set_image(LoadedImage(array, name))
+        return True
+
+    def load_url(self, url: QUrl) -> bool:
+        """A local file loads now; an http(s) address is fetched in the background."""
+        if url.isLocalFile():
+            return self.load_path(url.toLocalFile())
+        if is_web_url(url):
+            self._set_busy(f"Fetching {url.host()}…")
+            self._fetcher.fetch(url)
+            return True
+        self.failed.emit(f"{url.toString()}: is not a local file or an http(s) address")
+        return False
+
+    def handle_mime(self, mime: QMimeData, verb: str = "dropped") -> bool:
+        """Load what a drop or a paste carries: a local file, raw image data, a Qt image, or a web address."""
+        urls = [u for u in mime.urls() if u.isValid()] if mime.hasUrls() else []
+        local = [u for u in urls if u.isLocalFile()]
+        if local:
+            return self.load_url(local[0])
+        fmt = _raw_image_format(mime)
+        if fmt is not None:
+            name = _url_name(urls[0]) if urls else f"{verb} picture ({fmt})"
+            return self.load_bytes(bytes(mime.data(fmt).data()), name)
+        if mime.hasImage():
+            image = mime.imageData()
+            if isinstance(image, QImage) and not image.isNull():
+                name = _url_name(urls[0]) if urls else f"{verb} picture"
+                return self.load_qimage(image, name)
+        if urls:
+            return self.load_url(urls[0])
+        text = mime.text().strip() if mime.hasText() else ""
+        if text and "\n" not in text and text.lower().startswith(("http://", "https://", "file://")):
+            return self.load_url(QUrl(text))
+        self.failed.emit(f"{verb} data: nothing Fude can use (expected a picture file, picture data or a link "
+                         "to a picture)")
+        return False
+
+    def can_use(self, mime: QMimeData) -> bool:
+        if mime.hasUrls() or mime.hasImage() or _raw_image_format(mime) is not None:
+            return True
+        return mime.hasText() and mime.text().strip().lower().startswith(("http://", "https://", "file://"))
+
+    def paste(self) -> bool:
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is None:
+            self.failed.emit("clipboard: it is empty")
+            return False
+        return self.handle_mime(mime, verb="pasted")
+
+    def open_dialog(self) -> bool:
+        path, _ = QFileDialog.getOpenFileName(self, f"Open the {self.role} picture", self.start_folder,
+                                              IMAGE_FILTER)
+        return self.load_path(path) if path else False
+
+    def _on_fetched(self, data: bytes, url: str) -> None:
+        self._set_busy("")
+        self.load_bytes(data, _url_name(QUrl(url)))
+
+    def _on_fetch_failed(self, url: str, reason: str) -> None:
+        self._set_busy("")
+        self.failed.emit(f"{url}: {reason}")
+
+    def _set_busy(self, text: str) -> None:
+        was = bool(self.busy_text)
+        self.busy_text = text
+        self._picture.update()
+        if was != bool(text):
+            self.busyChanged.emit(bool(text))
+
+    # ---- events ----
+
+    def dragEnterEvent(self, event) -> None:  # noqa: ANN001, N802
+        if self.can_use(event.mimeData()):
+            event.acceptProposedAction()
+            self.drag_hover = True
+            self._picture.update()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: ANN001, N802
+        if self.can_use(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragLeaveEvent(self, event) -> None:  # noqa: ANN001, N802
+        self.drag_hover = False
+        self._picture.update()
+
+    def dropEvent(self, event) -> None:  # noqa: ANN001, N802
+        self.drag_hover = False
+        self._picture.update()
+        event.acceptProposedAction()
+        self.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.handle_mime(event.mimeData())
+
+    def mousePressEvent(self, event) -> None:  # noqa: ANN001, N802
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        if event.button() == Qt.MouseButton.LeftButton and self._image is None and not self.busy:
+            self.open_dialog()
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def focusInEvent(self, event) -> None:  # noqa: ANN001, N802
+        super().focusInEvent(event)
+        self._picture.update()
+
+    def focusOutEvent(self, event) -> None:  # noqa: ANN001, N802
+        super().focusOutEvent(event)
+        self._picture.update()
+
+    def contextMenuEvent(self, event) -> None:  # noqa: ANN001, N802
+        menu = QMenu(self)
+        menu.addAction("Open…", self.open_dialog)
+        menu.addAction("Paste", self.paste)
+        clear = menu.addAction("Clear", self.clear)
+        clear.setEnabled(self._image is not None)
+        menu.exec(event.globalPos())
+        menu.deleteLater()

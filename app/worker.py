@@ -1,0 +1,290 @@
+"""Drive one StyleRun on a QThread and report to the GUI only through signals.
+
+The worker's `run` slot is one long loop on its own thread, so the controls (`cancel`, `pause`, `resume`,
+`set_lam`, `acknowledge_frame`) are plain thread-safe methods that the GUI calls directly; they only set
+threading primitives or call the engine's own thread-safe setters. Previews are throttled: a frame's image is
+made (`Frame.image()`) only when a preview is due (at most `max_fps` a second and only once the GUI has drawn the
+previous one, so the event queue never holds more than one image) or when the GIF recorder wants that
+iteration. Only CPU numpy arrays and small frozen dataclasses cross the thread boundary.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+
+from app.compat import guard_singleton_refcounts
+from engine.errors import FudeError
+from engine.export import GIF_MAX_FRAMES, FrameRecorder
+from engine.settings import RenderSettings
+
+if TYPE_CHECKING:  # torch is imported on the worker thread, when a run starts, never by the widgets
+    from engine.run import Backend, StyleRun
+
+guard_singleton_refcounts()  # before any Qt call is made: see app/compat.py
+
+PREVIEW_FPS = 30.0
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """What to render: the two pictures (H x W x 3 uint8), their names for messages and the PNG, the settings."""
+
+    content: np.ndarray
+    style: np.ndarray
+    settings: RenderSettings
+    content_name: str
+    style_name: str
+
+    def describe(self) -> str:
+        return f"rendering {self.content_name} in the style of {self.style_name}"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One iteration's numbers, as shown under the canvas."""
+
+    index: int
+    total: int
+    elapsed: float
+    iterations_per_second: float
+    seconds_left: float
+    losses: dict[str, float]
+    lam: float  # the lam the run uses from this iteration on
+
+
+@dataclass(frozen=True)
+class PreviewFrame:
+    index: int
+    image: np.ndarray  # H x W x 3 uint8; the size may change between frames
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    image: np.ndarray  # the picture as it stands when the run ended
+    index: int
+    total: int
+    cancelled: bool
+    elapsed: float
+
+
+class RunRecord:
+    """What a run leaves behind for saving, shared between the worker (writing) and the GUI (reading) under a
+    lock: the GIF frames recorded so far and the latest picture. It outlives the worker, so Save GIF works
+    mid-run, after a stop and after a failure."""
+
+    def __init__(self, job: RenderJob, max_frames: int = GIF_MAX_FRAMES) -> None:
+        self.settings = job.settings
+        self.content_name = job.content_name
+        self.style_name = job.style_name
+        self._lock = threading.Lock()
+        self._recorder = FrameRecorder(max_frames=max_frames)
+        self._latest: np.ndarray | None = None
+        self._lam = job.settings.lam
+
+    def wants(self, index: int) -> bool:
+        with self._lock:
+            return self._recorder.wants(index)
+
+    def add(self, index: int, image: np.ndarray) -> None:
+        with self._lock:
+            self._recorder.add(index, image)
+            self._latest = image
+
+    def set_latest(self, image: np.ndarray, lam: float | None = None) -> None:
+        with self._lock:
+            self._latest = image
+            if lam is not None:
+                self._lam = lam
+
+    def set_lam(self, lam: float) -> None:
+        with self._lock:
+            self._lam = lam
+
+    @property
+    def latest(self) -> np.ndarray | None:
+        with self._lock:
+            return self._latest
+
+    @property
+    def final_settings(self) -> RenderSettings:
+        """The run's settings with the lam it ended on (lam may have been moved mid-run)."""
+        with self._lock:
+            return self.settings.replaced(lam=self._lam)
+
+    def gif_images(self) -> list[np.ndarray]:
+        """The evolution so far, evenly spread, ending with the latest picture."""
+        with self._lock:
+            return self._recorder.images(final=self._latest)
+
+
+class BackendCache:
+    """The VGG19 network and device choice, created on a worker thread when first needed and reused by every
+    later run it suits. Tests inject a ready one."""
+
+    def __init__(self, backend: Backend | None = None) -> None:
+        self._backend = backend
+        self._lock = threading.Lock()
+
+    def get(self, settings: RenderSettings) -> Backend:
+        with self._lock:
+            if self._backend is None or not self._backend.suits(settings):
+                from engine.run import Backend
+
+                self._backend = None  # drop the old network before loading another
+                self._backend = Backend.create(settings)
+            return self._backend
+
+
+class RenderWorker(QObject):
+    """Runs one job. Move it to a QThread and connect the thread's `started` to `run`."""
+
+    phase = Signal(str)  # "Loading the network…", "Preparing the pictures…"
+    started = Signal(int, int, int)  # total iterations, width, height
+    progress = Signal(object)  # Progress
+    frameReady = Signal(object)  # PreviewFrame
+    finished = Signal(object)  # RunOutcome
+    failed = Signal(str)  # "PATH: what is wrong", as the engine's errors say it
+    pausedChanged = Signal(bool)
+
+    def __init__(self, job: RenderJob, record: RunRecord, backends: BackendCache,
+                 max_fps: float = PREVIEW_FPS) -> None:
+        super().__init__()
+        self.job = job
+        self.record = record
+        self._backends = backends
+        self._min_interval = 1.0 / max_fps
+        self._lock = threading.Lock()
+        self._run: StyleRun | None = None
+        self._lam = job.settings.lam
+        self._cancelled = threading.Event()
+        self._running = threading.Event()  # cleared while paused; the loop waits on it without spinning
+        self._running.set()
+        self._frame_drawn = threading.Event()  # set when the GUI has taken the last preview
+        self._frame_drawn.set()
+        self._waiting = threading.Event()  # set while the loop is blocked in a pause
+
+    # ---- controls: called from the GUI thread, thread-safe ----
+
+    @Slot()
+    def cancel(self) -> None:
+        self._cancelled.set()
+        with self._lock:
+            if self._run is not None:
+                self._run.cancel()
+        self._running.set()  # wake a paused loop so it can see the cancel
+
+    @Slot()
+    def pause(self) -> None:
+        self._running.clear()
+
+    @Slot()
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def waiting_in_pause(self) -> bool:
+        """True while the loop is blocked in a pause (no iteration can be under way)."""
+        return self._waiting.is_set()
+
+    @Slot(float)
+    def set_lam(self, lam: float) -> None:
+        """Takes effect from the next iteration on; before the run exists it is applied when it starts."""
+        with self._lock:
+            self._lam = lam
+            if self._run is not None:
+                self._run.set_lam(lam)
+
+    def acknowledge_frame(self) -> None:
+        """The GUI has taken the last preview: the next one may be sent."""
+        self._frame_drawn.set()
+
+    # ---- the loop, on the worker thread ----
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            self._render()
+        except FudeError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # noqa: BLE001 - any engine failure must reach the user, not kill the thread
+            self.failed.emit(f"{self.job.describe()}: {type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._run = None  # free the run's tensors on this thread
+            # Hand the object back to the GUI thread so it can be deleted there, and end this thread's event
+            # loop from inside it (so a GUI thread blocked in QThread.wait() is not needed to deliver a quit).
+            app = QCoreApplication.instance()
+            if app is not None:
+                self.moveToThread(app.thread())
+            QThread.currentThread().quit()
+
+    def _render(self) -> None:
+        settings = self.job.settings
+        self.phase.emit("Loading the network…")
+        backend = self._backends.get(settings)
+        if self._cancelled.is_set():
+            return self._finish_cancelled_before_start()
+        self.phase.emit("Preparing the pictures…")
+        from engine.run import StyleRun
+
+        run = StyleRun(self.job.content, self.job.style, settings, backend)
+        with self._lock:
+            self._run = run
+            if self._lam != settings.lam:
+                run.set_lam(self._lam)
+            if self._cancelled.is_set():
+                run.cancel()
+        width, height = run.size
+        self.started.emit(run.total, width, height)
+        last_preview = last_progress = float("-inf")
+        while not run.done:
+            if not self._running.is_set():
+                self._waiting.set()
+                self.pausedChanged.emit(True)
+                self._running.wait()
+                self._waiting.clear()
+                self.pausedChanged.emit(False)
+                continue
+            frame = run.step()
+            now = time.monotonic()
+            last = frame.index >= frame.total
+            image = None
+            if self.record.wants(frame.index):
+                image = frame.image()
+                self.record.add(frame.index, image)
+            if self._frame_drawn.is_set() and (now - last_preview >= self._min_interval or last):
+                if image is None:
+                    image = frame.image()
+                self.record.set_latest(image)
+                self._frame_drawn.clear()
+                last_preview = now
+                self.frameReady.emit(PreviewFrame(frame.index, image))
+            if now - last_progress >= self._min_interval or last:
+                last_progress = now
+                lam = run.weights.lam
+                self.record.set_lam(lam)
+                self.progress.emit(Progress(
+                    index=frame.index, total=frame.total, elapsed=frame.elapsed,
+                    iterations_per_second=frame.iterations_per_second, seconds_left=frame.seconds_left,
+                    losses=frame.losses, lam=lam,
+                ))
+        result = run.result()
+        self.record.set_latest(result, lam=run.weights.lam)
+        self.finished.emit(RunOutcome(image=result, index=run.index, total=run.total,
+                                      cancelled=run.cancelled, elapsed=run.elapsed))
+
+    def _finish_cancelled_before_start(self) -> None:
+        latest = self.record.latest
+        image = latest if latest is not None else np.zeros((1, 1, 3), np.uint8)
+        self.finished.emit(RunOutcome(image=image, index=0, total=self.job.settings.iteration_count,
+                                      cancelled=True, elapsed=0.0))

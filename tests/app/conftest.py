@@ -1,0 +1,112 @@
+"""Fixtures for the window's tests: isolated QSettings, one shared VGG19 backend, a window set up for tiny
+quick runs, and a guard that fails any test leaving a QThread running (after napari's `_dangling_qthreads`)."""
+
+from __future__ import annotations
+
+import gc
+import inspect
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+from weakref import WeakKeyDictionary
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QThread
+
+from app.worker import BackendCache
+
+RUN_SIZE = 64
+RUN_ITERATIONS = 4
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage(qapp) -> Iterator[None]:  # noqa: ANN001
+    """After each test (and after pytest-qt has closed its widgets), free what the test left in reference
+    cycles here on the GUI thread, so the garbage collector never deletes a Qt object from another thread
+    (the render worker or a test's HTTP server) in a later test."""
+    yield
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_qsettings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Any QSettings() made by the code under test reads and writes a throwaway folder, never the user's."""
+    folder = tmp_path_factory.mktemp("qsettings")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.IniFormat, scope, str(folder))
+
+
+@pytest.fixture(autouse=True)
+def _dangling_qthreads(monkeypatch: pytest.MonkeyPatch, qtbot):  # noqa: ANN001, ANN202
+    """Fail a test that leaves a QThread running (then stop the thread, so later tests are not affected)."""
+    started: WeakKeyDictionary[QThread, str] = WeakKeyDictionary()
+    original_start = QThread.start
+
+    def start(self: QThread, *args: object) -> None:
+        caller = inspect.stack()[1]
+        started[self] = f"{caller.filename}:{caller.lineno}"
+        original_start(self, *args)
+
+    monkeypatch.setattr(QThread, "start", start)
+    yield
+    dangling = []
+    for thread, where in list(started.items()):
+        with suppress(RuntimeError):  # the C++ object is already gone: not running
+            if thread.isRunning():
+                dangling.append(where)
+                thread.quit()
+                thread.wait(5000)
+    if dangling:
+        pytest.fail("QThreads left running by threads started at: " + ", ".join(dangling))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "fude.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture(scope="session")
+def backends(backend) -> BackendCache:  # noqa: ANN001 - the engine conftest's session backend (CPU, fp32)
+    return BackendCache(backend)
+
+
+@pytest.fixture
+def make_window(qtbot, store: QSettings, backends: BackendCache):  # noqa: ANN001, ANN201
+    from app.window import MainWindow
+
+    def make(settings_store: QSettings | None = None, iterations: int = RUN_ITERATIONS):  # noqa: ANN202
+        window = MainWindow(store=settings_store or store, backends=backends)
+        qtbot.addWidget(window)
+        window.advanced.size.setValue(RUN_SIZE)
+        window.advanced.iterations.setValue(iterations)
+        window.advanced.device.setCurrentIndex(window.advanced.device.findData("cpu"))
+        window.show()
+        return window
+
+    return make
+
+
+@pytest.fixture
+def window(make_window):  # noqa: ANN001, ANN201
+    return make_window()
+
+
+@pytest.fixture
+def loaded_window(window, cat_path: Path, wave_path: Path):  # noqa: ANN001, ANN201
+    assert window.content_pane.load_path(cat_path)
+    assert window.style_pane.load_path(wave_path)
+    return window
+
+
+@pytest.fixture
+def png_bytes(cat: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(cat).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,199 @@
+"""The window's parts on their own: numpy <-> QImage, the lam slider's scale, the canvas's compare views and
+frames of changing size, the worker's preview throttle, and the keyboard shortcuts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt, QThread
+from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QFileDialog
+
+from app.controls import LAM_MAX, LAM_MIN, LAM_STEPS, lam_to_position, position_to_lam
+from app.preview import CompareMode, PreviewCanvas
+from app.qimage import to_array, to_qimage
+from app.worker import RenderJob, RenderWorker, RunRecord
+from engine.settings import RenderSettings
+
+
+@pytest.mark.parametrize("width", [1, 5, 6, 7, 64])  # odd widths: QImage pads each row to 4 bytes
+def test_qimage_round_trip(width):
+    rng = np.random.default_rng(width)
+    array = rng.integers(0, 256, (9, width, 3), dtype=np.uint8)
+    image = to_qimage(array)
+    del array  # the QImage owns its pixels
+    again = to_array(image)
+    assert again.shape == (9, width, 3)
+    assert np.array_equal(to_array(to_qimage(again)), again)
+    assert image.pixelColor(0, 0) == QColor(*again[0, 0])
+
+
+def test_qimage_from_a_non_contiguous_view_and_with_alpha():
+    base = np.zeros((4, 8, 3), np.uint8)
+    base[:, ::2] = (10, 20, 30)
+    view = base[:, ::2]  # a strided view, not contiguous
+    assert np.array_equal(to_array(to_qimage(view)), np.full((4, 4, 3), (10, 20, 30), np.uint8))
+    transparent = QImage(3, 2, QImage.Format.Format_ARGB32)
+    transparent.fill(QColor(0, 0, 0, 0))
+    assert np.array_equal(to_array(transparent), np.full((2, 3, 3), 255, np.uint8))  # onto white
+
+
+def test_lam_slider_is_logarithmic_from_more_content_to_more_style():
+    assert position_to_lam(0) == LAM_MAX and position_to_lam(LAM_STEPS) == LAM_MIN
+    middle = position_to_lam(LAM_STEPS // 2)
+    assert middle == pytest.approx((LAM_MAX * LAM_MIN) ** 0.5, rel=0.01)
+    assert lam_to_position(RenderSettings().lam) == pytest.approx(LAM_STEPS * (np.log10(10 / 0.05) / 4), abs=1)
+    for position in (0, 137, 500, 999):
+        assert lam_to_position(position_to_lam(position)) == position
+
+
+def test_lam_control_shows_the_number(window):
+    slider = window.findChild(object, "lamSlider")
+    slider.setValue(0)
+    assert window.lam_control.lam == LAM_MAX
+    assert window.findChild(object, "lamValue").text() == "10"
+    slider.setValue(LAM_STEPS)
+    assert window.current_settings().lam == LAM_MIN
+
+
+def test_canvas_compare_views_and_frames_of_changing_size(qtbot):
+    canvas = PreviewCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(400, 300)
+    canvas.show()
+    content = np.zeros((30, 40, 3), np.uint8)
+    content[:] = (0, 0, 255)
+    canvas.set_content(to_qimage(content))
+    for shape in ((15, 20, 3), (30, 40, 3), (60, 80, 3)):  # e.g. coarse to fine
+        canvas.set_result(to_qimage(np.full(shape, (255, 0, 0), np.uint8)))
+        shot = canvas.grab().toImage()
+        assert shot.pixelColor(200, 150) == QColor(255, 0, 0)
+    canvas.set_mode(CompareMode.CONTENT)
+    assert canvas.grab().toImage().pixelColor(200, 150) == QColor(0, 0, 255)
+    canvas.set_mode(CompareMode.SPLIT)
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(300, 150))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(300, 150))
+    assert canvas.divider > 0.6
+    shot = canvas.grab().toImage()
+    assert shot.pixelColor(100, 200) == QColor(0, 0, 255)  # left of the divider: before
+    assert shot.pixelColor(350, 200) == QColor(255, 0, 0)  # right of it: after
+
+
+def test_compare_buttons_switch_the_canvas(loaded_window):
+    window = loaded_window
+    window.findChild(object, "compareSplit").click()
+    assert window.canvas.mode is CompareMode.SPLIT
+    window.findChild(object, "compareContent").click()
+    assert window.canvas.mode is CompareMode.CONTENT
+    assert window.canvas.content is not None
+
+
+def test_open_shortcuts(window, qtbot, monkeypatch, cat_path, wave_path):
+    answers = iter([str(cat_path), str(wave_path)])
+    captions = []
+
+    def fake_open(parent, caption, folder, file_filter):  # noqa: ANN001, ANN202
+        captions.append(caption)
+        return next(answers), ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(fake_open))
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert captions == ["Open the content picture", "Open the style picture"]
+    assert window.content_pane.image.name == "cat.png" and window.style_pane.image.name == "wave.png"
+
+
+def test_worker_sends_one_preview_at_a_time(qtbot, backends, cat, wave):
+    """A GUI that has not drawn the last preview gets no other: images never pile up in the event queue, while
+    the GIF recorder still gets the frames it asks for."""
+    settings = RenderSettings(size=48, iterations=6, device="cpu")
+    job = RenderJob(cat, wave, settings, "cat.png", "wave.png")
+    record = RunRecord(job)
+    worker = RenderWorker(job, record, backends, max_fps=1000.0)
+    previews, progress = [], []
+    worker.frameReady.connect(previews.append)
+    worker.progress.connect(progress.append)
+    thread = QThread()
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    with qtbot.waitSignal(thread.finished, timeout=60_000):
+        thread.start()
+    assert len(previews) == 1 and previews[0].index == 1  # never acknowledged: no second preview
+    assert progress[-1].index == 6
+    assert len(record.gif_images()) == 6
+    assert worker.thread() is not thread  # handed back to the GUI thread
+
+
+def test_worker_previews_follow_acknowledgements(qtbot, backends, cat, wave):
+    settings = RenderSettings(size=48, iterations=5, device="cpu")
+    job = RenderJob(cat, wave, settings, "cat.png", "wave.png")
+    worker = RenderWorker(job, RunRecord(job, max_frames=2), backends, max_fps=1000.0)
+    previews = []
+
+    def take(frame) -> None:  # noqa: ANN001
+        previews.append(frame.index)
+        worker.acknowledge_frame()
+
+    worker.frameReady.connect(take)
+    thread = QThread()
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    with qtbot.waitSignal(thread.finished, timeout=60_000):
+        thread.start()
+    assert previews and previews == sorted(previews) and previews[-1] <= 5
+
+
+def test_none_keeps_its_references_through_many_qt_calls(qtbot):
+    """PySide6 6.12 on Python 3.11 drops a reference to None on every void call (and to True on every emit);
+    app.compat must keep the window from aborting with "deallocating None" after a few thousand paints."""
+    import sys
+
+    from PySide6.QtWidgets import QLabel
+
+    import app.window  # noqa: F401 - importing the window applies the guard
+    from app.compat import SURPLUS, _affected
+
+    label = QLabel()
+    qtbot.addWidget(label)
+    for _ in range(20_000):
+        label.setText("x")
+    if sys.version_info < (3, 12) and any(_affected()):
+        assert sys.getrefcount(None) > SURPLUS // 2 and sys.getrefcount(True) > SURPLUS // 2
+
+
+RUN_WINDOW_SCRIPT = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from app.window import MainWindow, run_window
+
+def close_it():
+    windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+    print("shown:", [w.windowTitle() for w in windows], QApplication.organizationName(),
+          QApplication.applicationName())
+    for w in windows:
+        w.close()
+
+QTimer.singleShot(0, close_it)
+sys.exit(run_window([sys.argv[0]]))
+"""
+
+
+def test_run_window_opens_and_quits(tmp_path):
+    """The entry point, in its own process (an application that has quit cannot run event loops again)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path), "HOME": str(tmp_path),
+           "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", RUN_WINDOW_SCRIPT], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "shown: ['Fude" in done.stdout and "Fude Fude" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.rglob("Fude.conf")), "the settings were not written to the user's config folder"
