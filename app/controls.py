@@ -7,6 +7,7 @@ import math
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -18,7 +19,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.settings import DEFAULT_ITERATIONS, DEVICES, INITS, MAX_SIZE, MIN_SIZE, OPTIMIZERS, RenderSettings
+from engine.settings import (
+    DEFAULT_ITERATIONS,
+    DEVICES,
+    INITS,
+    MAX_SIZE,
+    MIN_SIZE,
+    OPTIMIZERS,
+    PRECISIONS,
+    RenderSettings,
+)
 
 LAM_MIN = 0.001
 LAM_MAX = 10.0
@@ -27,6 +37,8 @@ LAM_STEPS = 1000  # slider positions; one step changes lam by under 1 %
 INIT_LABELS = {"noise": "Noise (grows out of it)", "content": "The content picture"}
 OPTIMIZER_LABELS = {"lbfgs": "L-BFGS (fewer steps)", "adam": "Adam"}
 DEVICE_LABELS = {"auto": "Automatic", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)", "cpu": "CPU"}
+PRECISION_LABELS = {"auto": "Automatic (fastest, measured)", "fp32": "fp32 (float32)", "bf16": "bf16 (bfloat16)",
+                    "fp16": "fp16 (GPU only)"}
 
 
 def lam_to_position(lam: float) -> int:
@@ -117,7 +129,8 @@ def _combo(values: tuple[str, ...], labels: dict[str, str], name: str) -> QCombo
 
 
 class AdvancedPanel(QWidget):
-    """Size, iterations, start, optimiser, seed and device, under a disclosure button, collapsed at first."""
+    """Size, iterations, start, optimiser, seed, device, precision and coarse-to-fine, under a disclosure button,
+    collapsed at first."""
 
     def __init__(self, settings: RenderSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -150,6 +163,12 @@ class AdvancedPanel(QWidget):
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setToolTip("The same seed, settings and device give the same picture.")
         self.device = _combo(DEVICES, DEVICE_LABELS, "deviceCombo")
+        self.precision = _combo(PRECISIONS, PRECISION_LABELS, "precisionCombo")
+        self.precision.setToolTip("Automatic measures which precision is fastest on the device at start-up.")
+        self.multiscale = QCheckBox("Coarse to fine (faster)")
+        self.multiscale.setObjectName("multiscaleCheck")
+        self.multiscale.setToolTip("Most iterations at a low resolution, then refined at full size; the preview "
+                                   "grows through each scale.")
 
         self.body = QWidget()
         form = QFormLayout(self.body)
@@ -161,6 +180,8 @@ class AdvancedPanel(QWidget):
         form.addRow("Optimiser", self.optimizer)
         form.addRow("Seed", self.seed)
         form.addRow("Device", self.device)
+        form.addRow("Precision", self.precision)
+        form.addRow("", self.multiscale)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -179,7 +200,7 @@ class AdvancedPanel(QWidget):
         self.body.setEnabled(editable)
 
     def apply(self, settings: RenderSettings) -> None:
-        """Show `settings`; the fields with no widget (precision, weights, ...) are kept for `settings()`."""
+        """Show `settings`; the fields with no widget (weights, style scale, ...) are kept for `settings()`."""
         self._base = settings
         self.size.setValue(settings.size)
         self.optimizer.setCurrentIndex(max(0, self.optimizer.findData(settings.optimizer)))
@@ -187,6 +208,8 @@ class AdvancedPanel(QWidget):
         self.init.setCurrentIndex(max(0, self.init.findData(settings.init)))
         self.seed.setValue(min(settings.seed, self.seed.maximum()))
         self.device.setCurrentIndex(max(0, self.device.findData(settings.device)))
+        self.precision.setCurrentIndex(max(0, self.precision.findData(settings.precision)))
+        self.multiscale.setChecked(settings.multiscale)
         self._update_auto_iterations()
 
     def settings(self, lam: float) -> RenderSettings:
@@ -194,6 +217,7 @@ class AdvancedPanel(QWidget):
         return self._base.replaced(
             lam=lam, size=self.size.value(), iterations=iterations, init=self.init.currentData(),
             optimizer=self.optimizer.currentData(), seed=self.seed.value(), device=self.device.currentData(),
+            precision=self.precision.currentData(), multiscale=self.multiscale.isChecked(),
         )
 
     def _update_auto_iterations(self) -> None:

@@ -6,7 +6,7 @@ this machine; prints tables, times nothing in the test suite.
 2. Time to quality at --quality-size: the reference runs --reference-iterations L-BFGS steps; the engine runs
    what a user gets with no options (`render --size N`). Both results are judged by one ruler: the objective in
    fp32 on the full network at full size. Also when the engine first matched the reference's final value.
-3. Peak resident memory of a default engine run at --quality-size, in a fresh process.
+3. Peak resident memory (VmHWM) of a default engine run at each --memory-sizes (512 and 1024), in a fresh process.
 
     python bench/bench_speed.py [--sizes 256 512] [--quality-size 512] [--reference-iterations 300]
 """
@@ -14,7 +14,6 @@ this machine; prints tables, times nothing in the test suite.
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import time
@@ -127,18 +126,35 @@ def time_to_quality(content, style, backend: Backend, size: int, reference_itera
         print("   engine's final value is above the reference's: not matched")
 
 
-def peak_memory(size: int, content: str, style: str) -> None:
-    code = (f"import sys, resource; sys.path.insert(0, {str(ROOT)!r}); from engine.images import load_image; "
-            "from engine.run import StyleRun; from engine.settings import RenderSettings; "
+PEAK_RSS_MIB = (
+    "def peak_rss_mib():\n"
+    "    # VmHWM is this process's own peak; ru_maxrss would also count the parent's, inherited across exec\n"
+    "    try:\n"
+    "        for line in open('/proc/self/status'):\n"
+    "            if line.startswith('VmHWM:'):\n"
+    "                return int(line.split()[1]) / 1024\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "    import resource\n"
+    "    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == 'darwin' "
+    "else 1024)\n"
+)
+
+
+def peak_memory(size: int, content: str, style: str, iterations: int = 12) -> None:
+    """Peak resident memory of a default run at `size` (a few iterations at every scale) in a fresh process."""
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{PEAK_RSS_MIB}"
+            "from engine.images import load_image\nfrom engine.run import StyleRun\n"
+            "from engine.settings import RenderSettings\n"
             f"run = StyleRun(load_image({content!r}), load_image({style!r}), RenderSettings(size={size}, "
-            "iterations=12)); [f.image() for f in run]; "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+            f"iterations={iterations}))\n"
+            "[f.image() for f in run]\nprint(peak_rss_mib())\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if result.returncode != 0:
         print(f"\n3. peak memory at {size} px: the run failed: {result.stderr.strip().splitlines()[-1:]}")
         return
-    print(f"\n3. peak resident memory of a {size} px run (12 iterations, all scales): "
-          f"{float(result.stdout.strip().splitlines()[-1]):.0f} MiB")
+    print(f"\n3. peak resident memory of a {size} px run ({iterations} iterations, all scales): "
+          f"{float(result.stdout.strip().splitlines()[-1]):.0f} MiB", flush=True)
 
 
 def main() -> int:
@@ -147,6 +163,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed iterations per per-iteration figure")
     parser.add_argument("--quality-size", type=int, default=512)
     parser.add_argument("--reference-iterations", type=int, default=300)
+    parser.add_argument("--memory-sizes", type=int, nargs="+", default=[512, 1024])
     parser.add_argument("--skip", nargs="*", default=[], choices=["iteration", "quality", "memory"])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--content", default=str(IMAGES / "chelsea.png" if IMAGES.exists() else FALLBACK / "cat.png"))
@@ -164,9 +181,8 @@ def main() -> int:
     if "quality" not in args.skip:
         time_to_quality(content, style, backend, args.quality_size, args.reference_iterations, reference_net)
     if "memory" not in args.skip:
-        peak_memory(args.quality_size, args.content, args.style)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\n(this process's peak resident memory: {peak:.0f} MiB)")
+        for size in args.memory_sizes:
+            peak_memory(size, args.content, args.style)
     return 0
 
 

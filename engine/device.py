@@ -54,27 +54,29 @@ def candidate_precisions(device: torch.device) -> list[str]:
 def measure_precision(
     device: torch.device,
     workload_for: Callable[[Precision], Callable[[], None]],
-    repeats: int = 2,
+    rounds: int = 3,
     min_speedup: float = 1.3,
 ) -> Precision:
     """The fastest precision on `device` for the workload (one forward and backward pass) that `workload_for`
     builds. A lower precision must be at least `min_speedup` times faster than fp32 to be chosen: a small gain
-    is not worth any risk to quality."""
-    timings: dict[str, float] = {}
+    is not worth any risk to quality. The candidates are timed in interleaved rounds and each keeps its best
+    time, so a burst of load from another program hits them alike instead of deciding the choice."""
+    workloads: dict[str, Callable[[], None]] = {}
     for name in candidate_precisions(device):
         try:
             workload = workload_for(Precision(name))
             workload()  # warm-up: kernel selection, allocator
-            best = float("inf")
-            for _ in range(repeats):
-                _sync(device)
-                start = time.perf_counter()
-                workload()
-                _sync(device)
-                best = min(best, time.perf_counter() - start)
         except RuntimeError:  # the dtype is not supported by some kernel here
             continue
-        timings[name] = best
+        workloads[name] = workload
+    timings = dict.fromkeys(workloads, float("inf"))
+    for _ in range(rounds):
+        for name, workload in workloads.items():
+            _sync(device)
+            start = time.perf_counter()
+            workload()
+            _sync(device)
+            timings[name] = min(timings[name], time.perf_counter() - start)
     fastest = min(timings, key=timings.__getitem__)
     if fastest != "fp32" and timings["fp32"] / timings[fastest] < min_speedup:
         fastest = "fp32"

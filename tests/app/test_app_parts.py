@@ -197,3 +197,14 @@ def test_run_window_opens_and_quits(tmp_path):
     assert "shown: ['Fude" in done.stdout and "Fude Fude" in done.stdout
     assert "Traceback" not in done.stderr
     assert list(tmp_path.rglob("Fude.conf")), "the settings were not written to the user's config folder"
+
+
+def test_advanced_panel_forces_precision_and_coarse_to_fine(window):
+    panel = window.advanced
+    assert panel.precision.currentData() == "auto" and panel.multiscale.isChecked()
+    panel.precision.setCurrentIndex(panel.precision.findData("fp32"))
+    panel.multiscale.setChecked(False)
+    settings = window.current_settings()
+    assert settings.precision == "fp32" and settings.multiscale is False
+    panel.apply(settings.replaced(precision="bf16", multiscale=True))
+    assert panel.precision.currentData() == "bf16" and panel.multiscale.isChecked()

@@ -1,0 +1,110 @@
+"""What the live preview costs: iterations per second of the same run driven headless (a bare StyleRun loop)
+and driven by the real window with its preview canvas, loss plot and progress on (offscreen Qt), in one
+process, interleaved so that the machine's load hits both alike. Prints each pair and the median cost.
+
+    python bench/bench_preview.py [--size 512] [--iterations 300] [--pairs 2]
+
+Both are timed by the wall clock from the first iteration's report to the last, so everything the preview
+adds (images made for frames, signals, painting on the GUI thread, which shares the CPU) is counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from app.window import MainWindow  # noqa: E402
+from app.worker import BackendCache  # noqa: E402
+from engine.images import load_image  # noqa: E402
+from engine.run import Backend, StyleRun  # noqa: E402
+from engine.settings import RenderSettings  # noqa: E402
+
+IMAGES = ROOT.parent / "shared" / "images"
+FALLBACK = ROOT / "tests" / "data"
+
+
+def headless_rate(content, style, settings: RenderSettings, backend: Backend) -> float:  # noqa: ANN001
+    run = StyleRun(content, style, settings, backend)
+    first = None
+    for frame in run:
+        if first is None:
+            first = (frame.index, time.perf_counter())
+    last = (run.index, time.perf_counter())
+    return (last[0] - first[0]) / (last[1] - first[1])
+
+
+def window_rate(app: QApplication, window: MainWindow, timeout_s: float) -> tuple[float, int]:
+    marks: list[tuple[int, float]] = []
+    original = window._on_progress  # noqa: SLF001 - the bench listens where the window does
+
+    def on_progress(progress) -> None:  # noqa: ANN001
+        marks.append((progress.index, time.perf_counter()))
+        original(progress)
+
+    window._on_progress = on_progress  # noqa: SLF001 - start() connects to this attribute
+    shown_before = window.canvas.frames_shown
+    assert window.start(), window.messages.text()
+    deadline = time.monotonic() + timeout_s
+    while window.running or window.state != "idle":
+        app.processEvents()
+        time.sleep(0.002)
+        if time.monotonic() > deadline:
+            window.stop_worker()
+            raise RuntimeError("the window's run did not finish in time")
+    window._on_progress = original  # noqa: SLF001
+    (i0, t0), (i1, t1) = marks[0], marks[-1]
+    return (i1 - i0) / (t1 - t0), window.canvas.frames_shown - shown_before
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--iterations", type=int, default=None, help="default: what a user gets")
+    parser.add_argument("--pairs", type=int, default=2)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--content", default=str(IMAGES / "chelsea.png" if IMAGES.exists() else FALLBACK / "cat.png"))
+    parser.add_argument("--style", default=str(IMAGES / "wave.jpg" if IMAGES.exists() else FALLBACK / "wave.png"))
+    args = parser.parse_args()
+
+    app = QApplication.instance() or QApplication([])
+    settings = RenderSettings(size=args.size, iterations=args.iterations, device=args.device)
+    backend = Backend.create(settings)
+    store = QSettings(str(ROOT / "scratch-bench-preview.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(store=store, backends=BackendCache(backend))
+    window.resize(1280, 800)
+    window.show()
+    window.content_pane.load_path(Path(args.content))
+    window.style_pane.load_path(Path(args.style))
+    window.apply_settings(settings)
+    content, style = load_image(args.content), load_image(args.style)
+    print(f"{args.size} px, {settings.iteration_count} iterations, device {backend.device}, "
+          f"precision {backend.precision.name}")
+    print(f"{'pair':>4} {'headless it/s':>14} {'window it/s':>12} {'frames shown':>13} {'cost':>7}")
+    costs = []
+    try:
+        for pair in range(1, args.pairs + 1):
+            headless = headless_rate(content, style, settings, backend)
+            windowed, frames = window_rate(app, window, timeout_s=3600)
+            cost = 1 - windowed / headless
+            costs.append(cost)
+            print(f"{pair:>4} {headless:>14.3f} {windowed:>12.3f} {frames:>13} {cost:>6.1%}", flush=True)
+    finally:
+        window.close()
+        Path(store.fileName()).unlink(missing_ok=True)
+    print(f"median preview cost: {statistics.median(costs):.1%} of headless iterations per second")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
