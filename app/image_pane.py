@@ -16,7 +16,7 @@ from app.fetch import Fetcher, is_web_url
 from app.preview import fit_rect
 from app.qimage import to_array, to_qimage
 from engine.errors import FudeError, ImageError
-from engine.images import decode_image, load_image
+from engine.images import check_pixel_count, decode_image, load_image
 
 IMAGE_FILTER = "Pictures (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff);;All files (*)"
 QT_IMAGE_FORMAT = "application/x-qt-image"
@@ -192,10 +192,17 @@ class ImagePane(QFrame):
         return True
 
     def load_qimage(self, image: QImage, name: str) -> bool:
+        """A picture another program decoded (a paste, a drop of image data): refused by the same rules as a file."""
         try:
+            if image.isNull():
+                raise ImageError(name, "is empty (no picture in it)")
+            check_pixel_count(name, image.width(), image.height())
             array = to_array(image)
-        except ValueError as exc:
-            self.failed.emit(str(ImageError(name, str(exc))))
+        except ImageError as exc:
+            self.failed.emit(str(exc))
+            return False
+        except (ValueError, MemoryError) as exc:
+            self.failed.emit(str(ImageError(name, f"cannot be used ({exc or type(exc).__name__})")))
             return False
         self.set_image(LoadedImage(array, name))
         return True

@@ -55,8 +55,9 @@ class MessageBar(QFrame):
     def text(self) -> str:
         return self._label.text() if self._kind else ""
 
-    def show_error(self, text: str) -> None:
-        self._show("error", text, None, 0)
+    def show_error(self, text: str, action: str | None = None) -> None:
+        """An error; with `action`, a button that emits actionTriggered (a way out, such as a retry)."""
+        self._show("error", text, action, 0)
 
     def show_info(self, text: str, action: str | None = None, timeout_ms: int = INFO_TIMEOUT_MS) -> None:
         """A note; with `action`, a button that emits actionTriggered (and the note stays until answered)."""

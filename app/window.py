@@ -1,5 +1,6 @@
 """MainWindow: the layout, the actions and their shortcuts, and the wiring between the panes, the controls, the
-canvas and the render worker; plus `run_window`, the entry point. No algorithm lives here."""
+canvas, the render worker and the recovery copy (offered back after a crash); plus `run_window`, the entry
+point. No algorithm lives here."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import sys
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, Signal, Slot
@@ -37,9 +39,13 @@ from app.preview import CompareMode, PreviewCanvas
 from app.qimage import to_qimage
 from app.saving import BackgroundSaver
 from app.worker import BackendCache, PreviewFrame, Progress, RenderJob, RenderWorker, RunOutcome, RunRecord
-from engine.errors import FudeError
+from engine.errors import FudeError, OutOfMemory
 from engine.export import check_writable, read_png_render, save_gif, save_png
+from engine.recovery import Recovered, RecoverySession, RecoveryStore
 from engine.settings import RenderSettings, StoredRender, png_text_chunks
+
+if TYPE_CHECKING:  # engine.memory imports torch, which is loaded on the worker thread, not by the widgets
+    from engine.memory import MemoryCheck
 
 guard_singleton_refcounts()  # before any Qt call is made: see app/compat.py
 
@@ -63,18 +69,23 @@ def format_duration(seconds: float) -> str:
 
 
 class MainWindow(QMainWindow):
-    """Fude's window. `store` (QSettings) and `backends` may be injected, e.g. by tests."""
+    """Fude's window. `store` (QSettings), `backends` and `recovery` (where unfinished pictures are kept) may be
+    injected, e.g. by tests."""
 
     stateChanged = Signal(str)  # "idle", "running", "paused", "stopping"
     runEnded = Signal()  # the worker thread has finished; a new run may start
 
     def __init__(self, store: QSettings | None = None, backends: BackendCache | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, recovery: RecoveryStore | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Fude — paint one picture in the style of another")
         self.setObjectName("mainWindow")
         self.store = store if store is not None else QSettings()
         self.backends = backends if backends is not None else BackendCache()
+        self.recovery = recovery if recovery is not None else RecoveryStore()
+        self._session: RecoverySession | None = None  # the recovery copy of the picture on the canvas
+        self.restored: Recovered | None = None  # a restored picture that Continue goes on from
+        self._start_after_stop = False  # start again when the run now stopping has ended (a retry)
         self.state = "idle"
         self._thread: QThread | None = None
         self._worker: RenderWorker | None = None
@@ -93,13 +104,16 @@ class MainWindow(QMainWindow):
         self.set_last_folder(self.last_folder())
         self._update_state("idle")
         self._update_hint()
+        self.offer_recovery()
 
     # ---- construction ----
 
     def _build(self, settings: RenderSettings) -> None:
         self.messages = MessageBar()
         self.messages.actionTriggered.connect(self._on_message_action)
-        self._offer: tuple[StoredRender, str] | None = None  # settings offered by the message bar's button
+        # what the message bar's button does: a method's name and its arguments (a name, not a bound method, so
+        # the window holds no reference cycle to itself that the garbage collector might free on another thread)
+        self._offer: tuple[str, tuple[object, ...]] | None = None
         self.content_pane = ImagePane(
             "content", "Content — the creature",
             "Drop a photo of a creature here, paste one (Ctrl+V) or click to open a file (Ctrl+O)")
@@ -380,20 +394,79 @@ class MainWindow(QMainWindow):
             return None
         s = stored.settings
         made = f"{stored.content_name} in the style of {stored.style_name}" if stored.content_name else "a render"
-        self.messages.show_info(
-            f"{Path(path).name} was made by Fude ({made}: lam {format_lam(s.lam)}, {s.size} px, "
-            f"{s.iteration_count} iterations, {s.optimizer}, seed {s.seed}). Restore those settings?",
-            "Restore settings")
-        self._offer = (stored, path)
+        self._ask(f"{Path(path).name} was made by Fude ({made}: lam {format_lam(s.lam)}, {s.size} px, "
+                  f"{s.iteration_count} iterations, {s.optimizer}, seed {s.seed}). Restore those settings?",
+                  "Restore settings", "_restore_settings", stored, path)
         return stored
+
+    def _restore_settings(self, stored: StoredRender, path: str) -> None:
+        self.apply_settings(stored.settings)
+        self.messages.show_info(f"Settings restored from {Path(path).name}.")
+
+    def _ask(self, text: str, button: str, method: str, *args: object, error: bool = False) -> None:
+        """Show `text` with a button that calls this window's `method` with `args`."""
+        self._offer = (method, args)
+        if error:
+            self.messages.show_error(text, button)
+        else:
+            self.messages.show_info(text, button)
 
     @Slot()
     def _on_message_action(self) -> None:
         offer, self._offer = self._offer, None
         if offer is not None:
-            stored, path = offer
-            self.apply_settings(stored.settings)
-            self.messages.show_info(f"Settings restored from {Path(path).name}.")
+            method, args = offer
+            getattr(self, method)(*args)
+
+    # ---- recovery ----
+
+    def offer_recovery(self) -> Recovered | None:
+        """If an unfinished picture was left behind (a crash, a kill), offer to restore it."""
+        found = self.recovery.latest()
+        if found is not None:
+            self._ask(f"A picture was left unfinished and unsaved ({found.describe()}). Restore it?",
+                      "Restore", "restore", found)
+        return found
+
+    def restore(self, found: Recovered) -> bool:
+        """Load the panes, the settings and the picture of an unfinished run, so it can be saved or continued."""
+        if self.state != "idle" or self.running:
+            self.messages.show_info("Stop the render first, then restore the unfinished picture.")
+            return False
+        self._discard_session()
+        self.content_pane.set_image(LoadedImage(found.content, found.content_name))
+        self.style_pane.set_image(LoadedImage(found.style, found.style_name))
+        self.apply_settings(found.settings)
+        self.record = RunRecord(RenderJob(found.content, found.style, found.settings, found.content_name,
+                                          found.style_name))
+        self.record.set_latest(found.image, lam=found.settings.lam)
+        self.last_progress = None
+        self._show_result(found.image)
+        self.loss_plot.clear(found.total)
+        self.progress_bar.setRange(0, found.total)
+        self.progress_bar.setValue(found.index)
+        self._session = self.recovery.adopt(found)  # kept until the picture is saved, replaced or closed
+        self.restored = found
+        self.stats.setText(f"Restored at iteration {found.index} of {found.total}.")
+        if found.index < found.total:
+            self._ask("The unfinished picture is back: save it (Ctrl+S), or continue the render from it.",
+                      "Continue", "continue_restored")
+        else:
+            self.messages.show_info("The unfinished picture is back: save it (Ctrl+S).")
+        self._update_state(self.state)
+        return True
+
+    def continue_restored(self) -> bool:
+        """Go on with a restored picture's run from where it was left."""
+        found = self.restored
+        if found is None:
+            return False
+        return self._start_run((found.image, found.index))
+
+    def _discard_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            session.discard()
 
     def _update_hint(self) -> None:
         content, style = self.content_pane.image, self.style_pane.image
@@ -437,6 +510,11 @@ class MainWindow(QMainWindow):
         return self._worker
 
     def start(self) -> bool:
+        """Start a run with the panes' pictures and the current settings (a slot: buttons pass no picture)."""
+        return self._start_run(None)
+
+    def _start_run(self, resume: tuple[np.ndarray, int] | None) -> bool:
+        """Start a run; with `resume` (a picture and the iterations it had), continue from that picture."""
         if self.state != "idle" or self.running:
             return False
         content, style = self.content_pane.image, self.style_pane.image
@@ -452,10 +530,14 @@ class MainWindow(QMainWindow):
         self.save_state()
         if self.messages.kind == "error":
             self.messages.dismiss()
-        job = RenderJob(content.array, style.array, settings, content.name, style.name)
+        start_image, start_index = resume if resume is not None else (None, 0)
+        job = RenderJob(content.array, style.array, settings, content.name, style.name, start_image, start_index)
         self.record = RunRecord(job)
         self.last_progress = None
-        worker = RenderWorker(job, self.record, self.backends)
+        self._discard_session()  # the picture on the canvas is being replaced
+        self.restored = None
+        self._session = self.recovery.begin(content.array, style.array, content.name, style.name)
+        worker = RenderWorker(job, self.record, self.backends, recovery=self._session)
         thread = QThread()
         thread.setObjectName("fude-render")
         worker.moveToThread(thread)
@@ -466,11 +548,14 @@ class MainWindow(QMainWindow):
         worker.frameReady.connect(self._on_frame)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
+        worker.outOfMemory.connect(self._on_out_of_memory)
+        worker.memoryWarning.connect(self._on_memory_warning)
+        worker.notice.connect(self.messages.show_info)
         worker.pausedChanged.connect(self._on_paused_changed)
         thread.finished.connect(self._on_thread_finished)
         self._worker, self._thread = worker, thread
         self.progress_bar.setRange(0, settings.iteration_count)
-        self.progress_bar.setValue(0)
+        self.progress_bar.setValue(min(start_index, settings.iteration_count))
         self.stats.setText("Starting…")
         self._update_state("running")
         thread.start()
@@ -481,6 +566,18 @@ class MainWindow(QMainWindow):
             self._worker.cancel()
             self.stats.setText(self.stats.text() + " · stopping…")
             self._update_state("stopping")
+
+    def retry_at(self, size: int | None, device: str | None = None) -> bool:
+        """Render again at `size` px (and on `device`), stopping the run under way first if there is one."""
+        if size is not None:
+            self.advanced.size.setValue(size)
+        if device is not None:
+            self.advanced.device.setCurrentIndex(max(0, self.advanced.device.findData(device)))
+        if self.state == "idle" and not self.running:
+            return self.start()
+        self._start_after_stop = True
+        self.stop()
+        return True
 
     def toggle_pause(self) -> None:
         if self._worker is None:
@@ -538,6 +635,7 @@ class MainWindow(QMainWindow):
         if outcome.cancelled:
             self.stats.setText(f"Stopped after {took}. The picture so far is kept: save it, or Start again.")
         else:
+            self._discard_session()  # a finished run leaves no recovery copy behind
             self.stats.setText(f"Done: {took}. Save it as PNG (Ctrl+S) or its evolution as GIF (Ctrl+Shift+S).")
 
     @Slot(str)
@@ -546,10 +644,33 @@ class MainWindow(QMainWindow):
         kept = " The last picture is kept." if self.result is not None else ""
         self.stats.setText(f"The render failed.{kept}")
 
+    @Slot(object)
+    def _on_out_of_memory(self, error: OutOfMemory) -> None:
+        kept = " The last good picture is kept." if self.result is not None else ""
+        text = f"{error}.{kept}"
+        if error.fits is not None:
+            self._ask(text, f"Retry at {error.fits} px", "retry_at", error.fits, error=True)
+        elif error.path != "cpu":
+            self._ask(text, "Retry on the CPU", "retry_at", None, "cpu", error=True)
+        else:
+            self.messages.show_error(text)
+        self.stats.setText(f"Out of memory.{kept}")
+
+    @Slot(object)
+    def _on_memory_warning(self, check: MemoryCheck) -> None:
+        text = f"{check.warning()}. The render goes on, but may run out of memory."
+        if check.fits is not None:
+            self._ask(text, f"Restart at {check.fits} px", "retry_at", check.fits)
+        else:
+            self.messages.show_info(text)
+
     @Slot()
     def _on_thread_finished(self) -> None:
         self._update_state("idle")
         self.runEnded.emit()
+        if self._start_after_stop:
+            self._start_after_stop = False
+            self.start()
 
     def stop_worker(self, wait_ms: int = STOP_WAIT_MS) -> bool:
         """Cancel any run and wait for its thread to end; True when no thread is left running."""
@@ -594,8 +715,10 @@ class MainWindow(QMainWindow):
         try:
             save_png(path, image, text)
         except FudeError as exc:
-            self.messages.show_error(str(exc))
+            self.messages.show_error(f"{exc}. The picture is still here: save it somewhere else.")
             return None
+        if not self.running and image is self.result:
+            self._discard_session()  # the picture is safe in the file now
         self.set_last_folder(str(Path(path).parent))
         self.messages.show_info(f"Saved {path}")
         return path
@@ -644,6 +767,7 @@ class MainWindow(QMainWindow):
         self.save_state()
         self.stop_worker()
         self.saver.wait()  # a GIF being written is finished, not cut off
+        self._discard_session()  # closing is a choice: only a crash or a kill leaves a picture to restore
         super().closeEvent(event)
 
 

@@ -6,6 +6,10 @@ threading primitives or call the engine's own thread-safe setters. Previews are 
 made (`Frame.image()`) only when a preview is due (at most `max_fps` a second and only once the GUI has drawn the
 previous one, so the event queue never holds more than one image) or when the GIF recorder wants that
 iteration. Only CPU numpy arrays and small frozen dataclasses cross the thread boundary.
+
+It also keeps the picture safe: before the run it checks that the run fits in memory (`memoryWarning`), during
+it a recovery copy is saved every few seconds (and when the run stops or fails), and when a step runs out of
+memory or diverges for good the last good picture is sent as a preview before the failure is reported.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from app.compat import guard_singleton_refcounts
-from engine.errors import FudeError
+from engine.errors import FudeError, OutOfMemory
 from engine.export import GIF_MAX_FRAMES, FrameRecorder
 from engine.settings import RenderSettings
 
 if TYPE_CHECKING:  # torch is imported on the worker thread, when a run starts, never by the widgets
-    from engine.run import Backend, StyleRun
+    from engine.recovery import RecoverySession
+    from engine.run import Backend, Frame, StyleRun
 
 guard_singleton_refcounts()  # before any Qt call is made: see app/compat.py
 
@@ -40,6 +45,8 @@ class RenderJob:
     settings: RenderSettings
     content_name: str
     style_name: str
+    start_image: np.ndarray | None = None  # continue from this picture (a restored one) ...
+    start_index: int = 0  # ... which had this many iterations done
 
     def describe(self) -> str:
         return f"rendering {self.content_name} in the style of {self.style_name}"
@@ -150,14 +157,19 @@ class RenderWorker(QObject):
     frameReady = Signal(object)  # PreviewFrame
     finished = Signal(object)  # RunOutcome
     failed = Signal(str)  # "PATH: what is wrong", as the engine's errors say it
+    outOfMemory = Signal(object)  # engine.errors.OutOfMemory, instead of `failed`: its `fits` can be offered
+    memoryWarning = Signal(object)  # engine.memory.MemoryCheck of a run that will probably not fit
+    notice = Signal(str)  # something the user should know that does not stop the run
     pausedChanged = Signal(bool)
 
     def __init__(self, job: RenderJob, record: RunRecord, backends: BackendCache,
-                 max_fps: float = PREVIEW_FPS) -> None:
+                 max_fps: float = PREVIEW_FPS, recovery: RecoverySession | None = None) -> None:
         super().__init__()
         self.job = job
         self.record = record
         self._backends = backends
+        self._recovery = recovery
+        self._recovery_failed = False
         self._min_interval = 1.0 / max_fps
         self._lock = threading.Lock()
         self._run: StyleRun | None = None
@@ -212,15 +224,27 @@ class RenderWorker(QObject):
 
     @Slot()
     def run(self) -> None:
+        out_of_memory = False
         try:
             self._render()
+        except OutOfMemory as exc:
+            out_of_memory = True
+            self._keep_last_picture()
+            exc.__traceback__ = None  # its frames hold the run's tensors; the GUI needs only the message and sizes
+            self.outOfMemory.emit(exc)
         except FudeError as exc:
+            self._keep_last_picture()
             self.failed.emit(str(exc))
         except Exception as exc:  # noqa: BLE001 - any engine failure must reach the user, not kill the thread
+            self._keep_last_picture()
             self.failed.emit(f"{self.job.describe()}: {type(exc).__name__}: {exc}")
         finally:
             with self._lock:
                 self._run = None  # free the run's tensors on this thread
+            if out_of_memory:
+                from engine.memory import release_memory
+
+                release_memory()  # now that the run's own tensors are gone too
             # Hand the object back to the GUI thread so it can be deleted there, and end this thread's event
             # loop from inside it (so a GUI thread blocked in QThread.wait() is not needed to deliver a quit).
             app = QCoreApplication.instance()
@@ -228,16 +252,53 @@ class RenderWorker(QObject):
                 self.moveToThread(app.thread())
             QThread.currentThread().quit()
 
+    def _keep_last_picture(self) -> None:
+        """After a failure: send the run's last good picture to the GUI and to the recovery copy."""
+        with self._lock:
+            run = self._run
+        if run is None or run.index == run.first:
+            return
+        image = run.result()
+        self.record.set_latest(image, lam=run.weights.lam)
+        self.frameReady.emit(PreviewFrame(run.index, image))
+        self._save_recovery(image, run.index, run.total, force=True)
+
+    def _save_recovery(self, image: np.ndarray | None, index: int, total: int, force: bool = False,
+                       frame: Frame | None = None) -> None:
+        """Save the recovery copy if one is due (or `force`d); the image is made from `frame` only then."""
+        session = self._recovery
+        if session is None or not (force or session.due()):
+            return
+        if image is None:
+            if frame is None:
+                return
+            image = frame.image()
+        if not session.save(image, self.record.final_settings, index, total, force=force) and session.last_error:
+            if not self._recovery_failed:  # say it once, and go on rendering
+                self._recovery_failed = True
+                self.notice.emit(f"The recovery copy cannot be written ({session.last_error}); the render goes on.")
+
+    def _check_memory(self, backend: Backend) -> None:
+        from engine.memory import check_memory
+
+        job = self.job
+        check = check_memory(job.content.shape, job.style.shape, job.settings, backend.device,
+                             backend.precision.dtype.itemsize, gif_frames=GIF_MAX_FRAMES)
+        if not check.enough:
+            self.memoryWarning.emit(check)
+
     def _render(self) -> None:
         settings = self.job.settings
         self.phase.emit("Loading the network…")
         backend = self._backends.get(settings)
         if self._cancelled.is_set():
             return self._finish_cancelled_before_start()
+        self._check_memory(backend)
         self.phase.emit("Preparing the pictures…")
         from engine.run import StyleRun
 
-        run = StyleRun(self.job.content, self.job.style, settings, backend)
+        run = StyleRun(self.job.content, self.job.style, settings, backend, start=self.job.start_image,
+                       start_index=self.job.start_index)
         with self._lock:
             self._run = run
             if self._lam != settings.lam:
@@ -258,10 +319,13 @@ class RenderWorker(QObject):
             frame = run.step()
             now = time.monotonic()
             last = frame.index >= frame.total
+            if frame.notice:
+                self.notice.emit(frame.notice)
             image = None
             if self.record.wants(frame.index):
                 image = frame.image()
                 self.record.add(frame.index, image)
+            self._save_recovery(image, frame.index, frame.total, frame=frame)
             if self._frame_drawn.is_set() and (now - last_preview >= self._min_interval or last):
                 if image is None:
                     image = frame.image()
@@ -280,6 +344,8 @@ class RenderWorker(QObject):
                 ))
         result = run.result()
         self.record.set_latest(result, lam=run.weights.lam)
+        if run.cancelled and run.index > run.first:
+            self._save_recovery(result, run.index, run.total, force=True)  # a stopped picture stays safe too
         self.finished.emit(RunOutcome(image=result, index=run.index, total=run.total,
                                       cancelled=run.cancelled, elapsed=run.elapsed))
 

@@ -11,7 +11,7 @@ class FudeError(Exception):
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
         self.path = os.fspath(path)
         self.reason = " ".join(reason.split())  # always one line: it is shown as `error: PATH: reason`
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(f"{self.path}: {self.reason}")
 
 
 class ImageError(FudeError):
@@ -32,3 +32,18 @@ class DeviceError(FudeError):
 
 class SettingsError(FudeError):
     """Settings that are out of range or that could not be read back from a file."""
+
+
+class OutOfMemory(FudeError):
+    """A render that ran out of memory on its device; `fits` is the largest size that should fit (None: unknown,
+    or not even the smallest). The picture made so far is kept by whoever drove the run."""
+
+    def __init__(self, device: str, reason: str, size: int, fits: int | None) -> None:
+        super().__init__(device, reason)
+        self.size = size
+        self.fits = fits
+
+
+class DivergenceError(FudeError):
+    """A render whose loss stayed NaN or infinite even after the last good picture was restored and the step
+    cut many times over (for example an extreme lam): going on cannot help."""

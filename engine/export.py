@@ -23,9 +23,16 @@ GIF_FRAME_MS = 80
 GIF_LAST_FRAME_MS = 2500  # the finished picture is held so a viewer sees it before the loop restarts
 
 
+def _check_name(p: Path) -> None:
+    """Refuse a name the operating system cannot take at all (before any call would raise ValueError)."""
+    if "\0" in str(p):
+        raise ExportError(str(p).replace("\0", "\\0"), "is not a valid file name (it contains a NUL character)")
+
+
 def check_writable(path: str | os.PathLike[str]) -> None:
     """Raise ExportError now if `path` cannot be written, so a long render does not end in a failed save."""
     p = Path(path)
+    _check_name(p)
     folder = p.parent if str(p.parent) else Path(".")
     if p.name in ("", ".", ".."):
         raise ExportError(p, "is not a file name")
@@ -44,6 +51,9 @@ def check_writable(path: str | os.PathLike[str]) -> None:
 def write_atomically(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], None]) -> Path:
     """Call `write` on a temporary file beside `path`, flush it to disk, then rename it over `path`."""
     p = Path(path)
+    _check_name(p)
+    if p.name in ("", ".", ".."):
+        raise ExportError(p, "is not a file name")
     folder = p.parent if str(p.parent) else Path(".")
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=folder)
@@ -81,6 +91,10 @@ def _reason(exc: OSError, folder: Path) -> str:
         return f"the folder {folder} does not exist"
     if exc.errno in (errno.ENAMETOOLONG, errno.EINVAL):
         return "is not a valid file name here"
+    if exc.errno == errno.EISDIR:
+        return "is a folder; give a file name"
+    if exc.errno == errno.ENOTDIR:
+        return f"{folder} is not a folder"
     return exc.strerror or str(exc)
 
 

@@ -35,16 +35,13 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
     """Decode image bytes (from a file, a paste or a web drop) named `name` in messages."""
     if not data:
         raise ImageError(name, "is empty (0 bytes)")
-    limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
             # Pillow warns between 1x and 2x its pixel limit and raises above 2x; both are refused here,
             # by the explicit size check below, so the warning would only be noise on stderr.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
-                width, height = im.size
-                if limit is not None and width * height > limit:
-                    raise _too_large(name, width, height, limit)
+                check_pixel_count(name, *im.size)
                 im.seek(0)  # first frame of an animated GIF/WebP/APNG
                 im.load()
                 return _to_rgb_array(_upright(im))
@@ -64,12 +61,16 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
         raise ImageError(name, f"is damaged and cannot be decoded ({reason})") from None
 
 
-def _too_large(name: str, width: int, height: int, limit: int) -> ImageError:
-    return ImageError(
-        name,
-        f"is {width}x{height} ({width * height / 1e6:.0f} megapixels), more than the {limit / 1e6:.0f} megapixel "
-        "limit for safe decoding (possible decompression bomb)",
-    )
+def check_pixel_count(name: str, width: int, height: int) -> None:
+    """Refuse a picture larger than Pillow's decompression-bomb limit, however it arrives (file, bytes, or an
+    image another program already decoded), with the same message."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > limit:
+        raise ImageError(
+            name,
+            f"is {width}x{height} ({width * height / 1e6:.0f} megapixels), more than the {limit / 1e6:.0f} "
+            "megapixel limit for safe decoding (possible decompression bomb)",
+        )
 
 
 def _upright(im: Image.Image) -> Image.Image:

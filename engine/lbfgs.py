@@ -21,9 +21,12 @@ MAX_STEP = 0.5  # no step moves any pixel by more than this: guards against a wi
 class LBFGS:
     """Minimises a closure's loss over `param` (any shape); `step(closure)` evaluates it once and moves."""
 
-    def __init__(self, param: torch.Tensor, history: int = 20) -> None:
+    def __init__(self, param: torch.Tensor, history: int = 20, step_scale: float = 1.0) -> None:
         self.param = param
         self.history = history
+        # FIRST_STEP and MAX_STEP times this: a run that diverged retries with smaller steps
+        self.first_step = FIRST_STEP * step_scale
+        self.max_step = MAX_STEP * step_scale
         self._pairs: deque[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = deque(maxlen=history)  # s, y, 1/ys
         self._last_grad: torch.Tensor | None = None
         self._last_step: torch.Tensor | None = None
@@ -47,17 +50,17 @@ class LBFGS:
                 self._pairs.append((s, y, 1.0 / ys))
         direction = self._direction(grad)
         largest = direction.abs().max()
-        if largest > MAX_STEP:
-            direction = direction * (MAX_STEP / largest)
+        if largest > self.max_step:
+            direction = direction * (self.max_step / largest)
         self.param.add_(direction.view_as(self.param).to(self.param.dtype))
         self._last_grad = grad
         self._last_step = direction
         return loss
 
     def _direction(self, grad: torch.Tensor) -> torch.Tensor:
-        """-H g by the two-loop recursion; with no history, a gradient step of FIRST_STEP pixels."""
+        """-H g by the two-loop recursion; with no history, a gradient step of `first_step` pixels."""
         if not self._pairs:
-            return -grad * (FIRST_STEP / grad.abs().max().clamp_min(1e-20))
+            return -grad * (self.first_step / grad.abs().max().clamp_min(1e-20))
         q = -grad
         alphas = []
         for s, y, rho in reversed(self._pairs):

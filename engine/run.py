@@ -1,5 +1,8 @@
 """StyleRun: one render as an object a caller drives. It prepares the targets, takes one optimisation step
-per `step()`, yields a Frame per iteration, accepts new weights mid-run, and can be cancelled between steps."""
+per `step()`, yields a Frame per iteration, accepts new weights mid-run, and can be cancelled between steps.
+It never hands out a broken picture: a step whose loss or image is NaN or infinite is undone (the last good
+image comes back, the step is halved, the optimiser's history is dropped and the Frame says so), and running
+out of memory ends the run with an OutOfMemory error while the last good image stays in `result()`."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from copy import deepcopy as copy_module
+from copy import deepcopy
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -16,18 +19,22 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual name
 
 from engine.device import Precision, measure_precision, pick_device
+from engine.errors import DivergenceError, OutOfMemory
 from engine.images import fit_size, resize
 from engine.lbfgs import LBFGS
 from engine.losses import LossWeights, StyleObjective
+from engine.memory import is_out_of_memory, out_of_memory, release_memory
 from engine.network import VGGFeatures, deepest, load_vgg19
 from engine.settings import MIN_SIZE, RenderSettings
 
 COARSE_START = 128  # longest side of the first scale of a coarse-to-fine run
 SCALE_FACTOR = 2  # each scale is this much larger than the one before
 ADAM_LR = 0.02  # per-step change of a pixel in [0, 1]; Adam's step does not depend on the loss's scale
-LBFGS_HISTORY = int(__import__("os").environ.get("FUDE_H", "20"))
+LBFGS_HISTORY = 20  # curvature pairs kept by L-BFGS
 NOISE_STD = 0.1  # the noise start: mid-grey plus Gaussian noise of this standard deviation
 PRECISION_PROBE_SIZE = 256  # side of the probe image: at 128 px bf16 barely pays on this CPU, at 256-512 px 1.7-3x
+DIVERGENCE_STEP_FACTOR = 0.5  # after a NaN or infinite step, the step is cut by this much
+MAX_RECOVERIES_IN_A_ROW = 8  # then (the step is 1/256 of what it was) the problem is not the step: give up
 
 
 def plan_scales(size: int, iterations: int, multiscale: bool = True) -> list[tuple[int, int]]:
@@ -79,7 +86,7 @@ def _probe_workload(network: VGGFeatures, device: torch.device) -> Callable[[Pre
     layers = StyleObjective.layers_used()
 
     def workload_for(precision: Precision) -> Callable[[], None]:
-        copy = copy_module(network).to(precision.dtype)
+        copy = deepcopy(network).to(precision.dtype)
 
         def workload() -> None:
             image.grad = None
@@ -102,6 +109,8 @@ class Frame:
     elapsed: float  # seconds spent stepping so far
     _losses: dict[str, torch.Tensor] = field(repr=False)
     _pixels: torch.Tensor = field(repr=False)  # 3 x H x W, a snapshot taken at this iteration
+    notice: str | None = None  # something the user should hear about this iteration (a divergence undone)
+    first: int = 0  # iterations done before this run began (a run continued from a saved picture)
 
     @cached_property
     def losses(self) -> dict[str, float]:
@@ -114,7 +123,7 @@ class Frame:
 
     @property
     def iterations_per_second(self) -> float:
-        return self.index / self.elapsed if self.elapsed > 0 else 0.0
+        return (self.index - self.first) / self.elapsed if self.elapsed > 0 else 0.0
 
     @property
     def seconds_left(self) -> float:
@@ -135,7 +144,11 @@ def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
 
 class StyleRun:
     """One render of `content` in the style of `style`. Drive it with `step()` or iterate over it; both may
-    be called from a worker thread while another thread calls `set_lam`, `set_weights` or `cancel`."""
+    be called from a worker thread while another thread calls `set_lam`, `set_weights` or `cancel`.
+
+    With `start` (an H x W x 3 uint8 picture) the run starts from that picture instead of noise or the content;
+    with `start_index` too, it continues a run that had done that many iterations: it begins at the scale those
+    iterations had reached and does the rest."""
 
     def __init__(
         self,
@@ -143,12 +156,18 @@ class StyleRun:
         style: np.ndarray,
         settings: RenderSettings | None = None,
         backend: Backend | None = None,
+        start: np.ndarray | None = None,
+        start_index: int = 0,
     ) -> None:
         self.settings = settings or RenderSettings()
         self.backend = backend or Backend.create(self.settings)
         self.total = self.settings.iteration_count
-        self.index = 0
+        self.index = self.first = min(max(0, start_index), self.total)
         self.elapsed = 0.0
+        self.recoveries = 0  # divergences undone so far
+        self._in_a_row = 0  # divergences since the last good step
+        self._step_scale = 1.0
+        self._failed = False
         self._cancel = threading.Event()
         self._weights = LossWeights(lam=self.settings.lam, tv=self.settings.tv_weight)
         self._pending_weights: LossWeights | None = None
@@ -159,18 +178,28 @@ class StyleRun:
         self.scale = 0  # index into schedule of the scale being worked on
         self._scale_ends = list(itertools.accumulate(iterations for _, iterations in self.schedule))
         self.last_losses: dict[str, torch.Tensor] = {}
-        self._enter_scale(0)
+        self._good_losses: dict[str, torch.Tensor] = {}
+        first_scale = next((k for k, end in enumerate(self._scale_ends) if self.index < end), len(self.schedule) - 1)
+        self._side = self.schedule[first_scale][0]  # the side being prepared or worked at
+        try:
+            self._enter_scale(first_scale, start)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+        else:
+            return
+        raise self._out_of_memory()  # outside the except block, so the failed frames' tensors are freed first
 
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the finished result (coarser scales come first)."""
         return fit_size(self._content_source.shape[1], self._content_source.shape[0], self.settings.size)
 
-    def _enter_scale(self, scale: int) -> None:
+    def _enter_scale(self, scale: int, start: np.ndarray | None = None) -> None:
         """Targets, start image and a fresh optimiser for `scale`: the previous scale's image, upsampled, is the
         start of the next, so most iterations are spent where they are cheap (coarse-to-fine, as in jcjohnson's
         multires recipe and crowsonkb's style-transfer-pytorch), and the style's large shapes form early."""
-        side = self.schedule[scale][0]
+        side = self._side = self.schedule[scale][0]
         device = self.backend.device
         content, style = self._content_source, self._style_source
         width, height = fit_size(content.shape[1], content.shape[0], side)
@@ -182,12 +211,15 @@ class StyleRun:
             self.objective = StyleObjective(
                 self.backend.network(self.content, layers), self.backend.network(self.style, layers)
             )
-        if scale == 0:
+        if start is not None:
+            image = to_tensor(resize(np.asarray(start, dtype=np.uint8), width, height), device)
+        elif scale == 0:
             image = self._initial_image()
         else:
             previous = self.image.detach()
             image = F.interpolate(previous, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
         self.image = image.requires_grad_(True)
+        self._good = self.image.detach().clone()  # what a diverged step goes back to
         self.optimizer = self._new_optimizer()
         self.scale = scale
 
@@ -197,7 +229,7 @@ class StyleRun:
 
     @property
     def done(self) -> bool:
-        return self.index >= self.total or self._cancel.is_set()
+        return self.index >= self.total or self._cancel.is_set() or self._failed
 
     @property
     def cancelled(self) -> bool:
@@ -220,7 +252,18 @@ class StyleRun:
         self._pending_weights = new
 
     def step(self) -> Frame:
-        """One optimisation iteration; returns its Frame."""
+        """One optimisation iteration; returns its Frame. Raises OutOfMemory (memory has been freed, the last
+        good image is kept) or DivergenceError (the loss stayed NaN whatever the step); either ends the run."""
+        if self._failed:
+            raise RuntimeError("this run has failed; start another")
+        try:
+            return self._step()
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+        raise self._out_of_memory()  # outside the except block, so the failed step's tensors are freed first
+
+    def _step(self) -> Frame:
         if self.index >= self._scale_ends[self.scale] and self.scale + 1 < len(self.schedule):
             self._enter_scale(self.scale + 1)
         pending = self._pending_weights
@@ -231,14 +274,27 @@ class StyleRun:
                 # L-BFGS's curvature history describes the old objective; keeping it would mislead the step.
                 if isinstance(self.optimizer, LBFGS):
                     self.optimizer.reset()
+        before = self.image.detach().clone()
         start = time.perf_counter()
         if isinstance(self.optimizer, LBFGS):
-            self.optimizer.step(self._closure)
+            loss = self.optimizer.step(self._closure)
         else:
-            self._closure()
+            loss = self._closure()
             self.optimizer.step()
             with torch.no_grad():
                 self.image.clamp_(0, 1)
+        # one sync for both checks: the loss at the image the step started from, and the image it made
+        loss_finite, image_finite = torch.stack(
+            [torch.isfinite(loss.detach()), torch.isfinite(self.image.detach()).all()]).tolist()
+        notice = None
+        if loss_finite:
+            self._good = before
+            self._good_losses = {k: v.detach() for k, v in self.last_losses.items()}
+        if loss_finite and image_finite:
+            self._in_a_row = 0
+        else:
+            what = "the picture became NaN" if loss_finite else f"the loss became {_describe(loss)}"
+            notice = self._undo_divergence(what)
         self.elapsed += time.perf_counter() - start
         self.index += 1
         return Frame(
@@ -247,9 +303,49 @@ class StyleRun:
             scale=self.scale + 1,
             scales=len(self.schedule),
             elapsed=self.elapsed,
-            _losses={k: v.detach() for k, v in self.last_losses.items()},
+            _losses=dict(self._good_losses) if notice else {k: v.detach() for k, v in self.last_losses.items()},
             _pixels=self.image.detach()[0].clone(),
+            notice=notice,
+            first=self.first,
         )
+
+    def _undo_divergence(self, what: str) -> str:
+        """Put the last good image back, halve the step and start the optimiser afresh; what to tell the user."""
+        self.recoveries += 1
+        self._in_a_row += 1
+        with torch.no_grad():
+            self.image.copy_(self._good)
+        self.image.grad = None
+        self.last_losses = dict(self._good_losses)
+        if self._in_a_row > MAX_RECOVERIES_IN_A_ROW:
+            self._failed = True
+            raise DivergenceError(
+                "loss", f"{what} {self._in_a_row} iterations in a row, even from the last good picture with ever "
+                f"smaller steps; lam {self.weights.lam:g} may be too extreme, or precision "
+                f"{self.backend.precision.name} too low")
+        self._step_scale *= DIVERGENCE_STEP_FACTOR
+        self.optimizer = self._new_optimizer()
+        times = "once" if self.recoveries == 1 else f"{self.recoveries} times"
+        return (f"At iteration {self.index + 1} {what}: went back to the last good picture and halved the step "
+                f"(the run went on; this happened {times}).")
+
+    def _out_of_memory(self) -> OutOfMemory:
+        """End the run after an allocation failed: keep the last good image, free what can be freed, and say
+        what size should fit."""
+        self._failed = True
+        self.last_losses = {}
+        if hasattr(self, "image") and hasattr(self, "_good"):
+            self.image.grad = None
+            try:  # the failed allocation came before the image was changed, unless it is no longer finite
+                keep = bool(torch.isfinite(self.image.detach()).all())
+            except RuntimeError:
+                keep = False
+            if not keep or self.image.shape != self._good.shape:
+                self.image = self._good.requires_grad_(True)
+            self.optimizer = self._new_optimizer()
+        release_memory(self.backend.device)
+        return out_of_memory(self._content_source.shape, self._style_source.shape, self.settings,
+                             self.backend.device, self.backend.precision.dtype.itemsize, size=self._side)
 
     def __iter__(self) -> Iterator[Frame]:
         while not self.done:
@@ -277,5 +373,9 @@ class StyleRun:
 
     def _new_optimizer(self) -> LBFGS | torch.optim.Adam:
         if self.settings.optimizer == "lbfgs":
-            return LBFGS(self.image, history=LBFGS_HISTORY)
-        return torch.optim.Adam([self.image], lr=ADAM_LR)
+            return LBFGS(self.image, history=LBFGS_HISTORY, step_scale=self._step_scale)
+        return torch.optim.Adam([self.image], lr=ADAM_LR * self._step_scale)
+
+
+def _describe(value: torch.Tensor) -> str:
+    return "NaN" if bool(torch.isnan(value)) else "infinite"

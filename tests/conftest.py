@@ -13,6 +13,16 @@ from engine.settings import RenderSettings
 DATA = Path(__file__).parent / "data"
 
 
+@pytest.fixture(autouse=True)
+def _isolated_user_data(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Recovery copies (engine/recovery.py) and anything else kept in the user's data directory go to a throwaway
+    folder, in this process and in the command lines it starts, never to the real one."""
+    folder = tmp_path_factory.mktemp("user-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder))
+    monkeypatch.setattr("engine.recovery.default_folder", lambda: folder / "Fude" / "recovery")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def cat_path() -> Path:
     return DATA / "cat.png"

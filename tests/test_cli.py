@@ -119,7 +119,7 @@ def test_help_explains_every_option():
     render = fude("render", "--help")
     assert render.returncode == 0
     for option in ("--output", "--gif", "--lam", "--size", "--iterations", "--seed", "--init", "--optimizer",
-                   "--device", "--weights", "--style-scale"):
+                   "--device", "--weights", "--style-scale", "--precision", "--single-scale"):
         assert option in render.stdout
 
 

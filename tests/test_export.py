@@ -96,3 +96,14 @@ def test_check_writable_catches_problems_before_a_render(tmp_path):
     with pytest.raises(ExportError, match="not a folder"):
         check_writable(tmp_path / "file" / "out.png")
     check_writable(tmp_path / "fine.png")
+
+
+def test_names_the_system_cannot_take_are_refused_in_one_line(tmp_path):
+    nul = tmp_path / "bad\0name.png"
+    for write in (lambda: check_writable(nul), lambda: save_png(nul, gradient())):
+        with pytest.raises(ExportError, match="not a valid file name .it contains a NUL character"):
+            write()
+    (tmp_path / "a folder.png").mkdir()
+    with pytest.raises(ExportError, match="is a folder; give a file name"):
+        save_png(tmp_path / "a folder.png", gradient())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a folder.png"]  # nothing partial left beside it

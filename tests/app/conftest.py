@@ -74,11 +74,26 @@ def backends(backend) -> BackendCache:  # noqa: ANN001 - the engine conftest's s
 
 
 @pytest.fixture
-def make_window(qtbot, store: QSettings, backends: BackendCache):  # noqa: ANN001, ANN201
+def recovery_folder(tmp_path: Path) -> Path:
+    return tmp_path / "recovery"
+
+
+@pytest.fixture
+def recovery(recovery_folder: Path):  # noqa: ANN201 - engine.recovery.RecoveryStore
+    """The windows' recovery store: a test folder, saved to as often as in use (tests of saving make their own)."""
+    from engine.recovery import RecoveryStore
+
+    return RecoveryStore(recovery_folder)
+
+
+@pytest.fixture
+def make_window(qtbot, store: QSettings, backends: BackendCache, recovery):  # noqa: ANN001, ANN201
     from app.window import MainWindow
 
-    def make(settings_store: QSettings | None = None, iterations: int = RUN_ITERATIONS):  # noqa: ANN202
-        window = MainWindow(store=settings_store or store, backends=backends)
+    def make(settings_store: QSettings | None = None, iterations: int = RUN_ITERATIONS,  # noqa: ANN202
+             recovery_store=None):  # noqa: ANN001
+        window = MainWindow(store=settings_store or store, backends=backends,
+                            recovery=recovery_store if recovery_store is not None else recovery)
         qtbot.addWidget(window)
         window.advanced.size.setValue(RUN_SIZE)
         window.advanced.iterations.setValue(iterations)

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QFileDialog
 
 from app.qimage import to_array
@@ -19,6 +19,18 @@ LONG = 500  # iterations for runs a test stops itself
 def _start(window, qtbot) -> None:  # noqa: ANN001
     qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
     assert window.state == "running"
+
+
+class _Arrivals(QObject):
+    """Records a signal's values on the GUI thread, in order with the other signals queued to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[object] = []
+
+    @Slot(bool)
+    def add(self, value: bool) -> None:
+        self.values.append(value)
 
 
 def _wait_frames(window, qtbot, count: int = 1) -> None:  # noqa: ANN001
@@ -76,10 +88,14 @@ def test_pause_resume_stop_and_restart(make_window, qtbot, cat_path, wave_path):
     _wait_frames(window, qtbot)
 
     worker = window.worker
-    # pausedChanged is queued after the last progress the worker sent, so once it arrives, all of it has
-    with qtbot.waitSignal(worker.pausedChanged, timeout=RUN_TIMEOUT_MS):
-        qtbot.mouseClick(window.pause_button, Qt.MouseButton.LeftButton)
-        assert window.state == "paused" and window.pause_button.text() == "Resume"
+    # pausedChanged is queued after the last progress the worker sent, so once it arrives on this thread, all of
+    # it has. (qtbot.waitSignal's callback is called on the worker's thread as the signal is emitted, before the
+    # progress queued just ahead of it reaches the window: hence a receiver that lives on this thread.)
+    arrived = _Arrivals()
+    worker.pausedChanged.connect(arrived.add)
+    qtbot.mouseClick(window.pause_button, Qt.MouseButton.LeftButton)
+    assert window.state == "paused" and window.pause_button.text() == "Resume"
+    qtbot.waitUntil(lambda: arrived.values == [True], timeout=RUN_TIMEOUT_MS)
     assert worker.waiting_in_pause
     paused_at = window.last_progress.index
     qtbot.wait(50)  # let any queued progress arrive: none may come while paused

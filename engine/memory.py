@@ -1,0 +1,257 @@
+"""How much memory a render needs and whether it fits: an estimate from VGG19's feature-map sizes at the run's
+final scale, the memory available on the device, the largest size that fits, and turning an allocator's
+out-of-memory failure into an OutOfMemory error that says what would fit."""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from engine.errors import OutOfMemory
+from engine.images import fit_size
+from engine.network import VGG19_BLOCKS
+from engine.settings import MIN_SIZE, RenderSettings
+
+# Calibrated on the CPU (bench/bench_soak.py --calibrate: single-scale runs of 21 L-BFGS steps, so its history
+# is full, on a 2-core x86 machine): the peak resident memory a run adds to the process was 111, 236 and 668 MB
+# at 128, 256 and 512 px in fp32 (tensor_bytes: 28, 113 and 452 MB), 185 MB at 256 px in bf16 (90 MB), i.e.
+# about 80 MB plus 1.3 times the tensors counted. The allocator's slack, oneDNN's scratch buffers and
+# fragmentation make the difference. Adam runs measured 359 and 748 MB at 256 and 512 px (92 and 370 MB
+# counted): the same slope and about 150 MB more that does not grow with the size (the first use of
+# torch.optim loads more of torch), so Adam has a larger constant.
+OVERHEAD = 1.4
+FIXED_BYTES = {"lbfgs": 80 * 1024**2, "adam": 240 * 1024**2}  # workspaces, code and objects a run brings in
+FIT_MARGIN = 0.9  # plan to use at most this share of the memory that is available
+SIZE_STEP = 16  # suggested sizes are a multiple of this
+
+
+@dataclass(frozen=True)
+class MemoryCheck:
+    """What a run at `size` needs on `device`, what is available there (None: unknown) and the largest size that
+    fits (None when even the smallest does not)."""
+
+    size: int
+    device: str
+    needed: int
+    available: int | None
+    fits: int | None
+
+    @property
+    def enough(self) -> bool:
+        return self.available is None or self.needed <= self.available * FIT_MARGIN
+
+    def warning(self) -> str | None:
+        """One line for the user when the run will probably not fit; None when it will (or nobody can tell)."""
+        if self.enough:
+            return None
+        what = (f"{self.size} px needs about {gigabytes(self.needed)} of memory on {self.device}, but only "
+                f"{gigabytes(self.available or 0)} is available")
+        if self.fits is None:
+            return f"{what}; even the smallest size may not fit"
+        return f"{what}; {self.fits} px would fit"
+
+
+def gigabytes(count: int) -> str:
+    return f"{count / 1024**3:.1f} GB" if count >= 1024**3 else f"{count / 1024**2:.0f} MB"
+
+
+def _maps(width: int, height: int) -> list[tuple[str, int]]:
+    """(layer, elements) of every ReLU and pooling output of VGG19 up to relu5_1 for a width x height input."""
+    out: list[tuple[str, int]] = []
+    w, h = width, height
+    for block, channels in enumerate(VGG19_BLOCKS, start=1):
+        for i, c in enumerate(channels, start=1):
+            out.append((f"relu{block}_{i}", c * w * h))
+            if block == 5:
+                return out  # relu5_1 is the deepest layer a render uses
+        w, h = w // 2, h // 2
+        out.append((f"pool{block}", channels[-1] * w * h))
+    return out
+
+
+STYLE_MAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_MAP = "relu4_2"
+
+
+def tensor_bytes(width: int, height: int, style_width: int, style_height: int, element_size: int = 4,
+                 optimizer: str = "lbfgs", history: int = 20) -> int:
+    """Bytes of the tensors alive at a step's peak (the forward pass's saved activations, the backward pass's
+    gradients, the image and the optimiser's state) at `width` x `height`, and while the style's targets are
+    computed: whichever is larger."""
+    maps = _maps(width, height)
+    pixels = 3 * width * height
+    saved = element_size * (pixels + sum(n for _, n in maps))  # each conv's input is kept for the backward
+    largest = max(n for _, n in maps)
+    gradients = 3 * largest * element_size  # a layer's output gradient, its input gradient and a scratch copy
+    losses = 4 * sum(n for name, n in maps if name in (*STYLE_MAPS, CONTENT_MAP))
+    if element_size == 4:
+        losses = 4 * dict(maps)[CONTENT_MAP]  # fp32 features are used as they are; only content's difference
+    optimiser = (2 * history + 4) * pixels * 4 if optimizer == "lbfgs" else 3 * pixels * 4
+    # image, its gradient, the content picture, the last good image and the one before the step, a frame
+    images = 6 * pixels * 4
+    content_target = 4 * dict(maps)[CONTENT_MAP]
+    stepping = saved + gradients + losses + optimiser + images + content_target
+    style_maps = _maps(style_width, style_height)
+    targets = element_size * (sum(n for name, n in style_maps if name in STYLE_MAPS)
+                              + 2 * max(n for _, n in style_maps))
+    return max(stepping, targets + content_target + images)
+
+
+def estimate_bytes(content_shape: tuple[int, ...], style_shape: tuple[int, ...], settings: RenderSettings,
+                   element_size: int = 4, gif_frames: int = 0, history: int = 20) -> int:
+    """Memory a run of `settings` on pictures of these (H, W, ...) shapes needs beyond what is already resident
+    (the process and the network): its final scale, where the images are largest; plus `gif_frames` kept
+    frames of the result for an animation."""
+    width, height = fit_size(content_shape[1], content_shape[0], settings.size)
+    style_side = max(MIN_SIZE, round(settings.size * settings.style_scale))
+    style_width, style_height = fit_size(style_shape[1], style_shape[0], style_side)
+    tensors = tensor_bytes(width, height, style_width, style_height, element_size, settings.optimizer, history)
+    fixed = FIXED_BYTES.get(settings.optimizer, max(FIXED_BYTES.values()))
+    return round(OVERHEAD * tensors) + fixed + gif_frames * 3 * width * height
+
+
+def largest_fitting_size(content_shape: tuple[int, ...], style_shape: tuple[int, ...], settings: RenderSettings,
+                         available: int, element_size: int = 4, gif_frames: int = 0) -> int | None:
+    """The largest size, at most `settings.size` and a multiple of SIZE_STEP where possible, whose estimate
+    fits in `available` bytes; None when not even the smallest size does."""
+    budget = available * FIT_MARGIN
+
+    def fits(size: int) -> bool:
+        needed = estimate_bytes(content_shape, style_shape, settings.replaced(size=size), element_size, gif_frames)
+        return needed <= budget
+
+    if not fits(MIN_SIZE):
+        return None
+    low, high = MIN_SIZE, settings.size  # fits(low); the answer is in [low, high]
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    rounded = low - low % SIZE_STEP
+    return rounded if rounded >= MIN_SIZE else low
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Memory a run may still allocate on `device`; None when it cannot be known here."""
+    if device.type == "cuda":
+        try:
+            free, _ = torch.cuda.mem_get_info(device)
+            cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        except (RuntimeError, AssertionError):
+            return None
+        return int(free + cached)  # blocks torch's allocator holds but does not use serve a run too
+    if device.type == "mps":
+        try:
+            return int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())
+        except (AttributeError, RuntimeError):
+            return None
+    return system_available_bytes()
+
+
+def system_available_bytes(meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """Main memory available to a new allocation: MemAvailable on Linux, free pages elsewhere on POSIX; less
+    when this process is held to a smaller share (a container's cgroup limit, an address-space rlimit)."""
+    found: int | None = None
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        found = None
+    if found is None:
+        try:
+            found = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            return None
+    limits = [found]
+    try:  # cgroup v2: what the group may still take
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            limits.append(int(limit) - int((cgroup / "memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    limits.append(_address_space_left())
+    return max(0, min(x for x in limits if x is not None))
+
+
+def _address_space_left() -> int | None:
+    """Room left under RLIMIT_AS (ulimit -v), when one is set."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        size = next(int(line.split()[1]) * 1024 for line in Path("/proc/self/status").read_text().splitlines()
+                    if line.startswith("VmSize:"))
+    except (ImportError, OSError, ValueError, StopIteration):
+        return None
+    return soft - size
+
+
+def check_memory(content_shape: tuple[int, ...], style_shape: tuple[int, ...], settings: RenderSettings,
+                 device: torch.device, element_size: int = 4, gif_frames: int = 0,
+                 available: int | None = None) -> MemoryCheck:
+    """Whether a run fits on `device` (`available` overrides the measured free memory, for tests)."""
+    needed = estimate_bytes(content_shape, style_shape, settings, element_size, gif_frames)
+    if available is None:
+        available = available_bytes(device)
+    fits = settings.size
+    if available is not None and needed > available * FIT_MARGIN:
+        fits = largest_fitting_size(content_shape, style_shape, settings, available, element_size, gif_frames)
+    return MemoryCheck(size=settings.size, device=device.type, needed=needed, available=available, fits=fits)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is an allocator running out: CUDA's or MPS's OutOfMemoryError, Python's MemoryError, or the
+    CPU allocator's RuntimeError ("DefaultCPUAllocator: can't allocate memory")."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    if isinstance(exc, RuntimeError):
+        text = str(exc).lower()
+        return "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
+    return False
+
+
+def release_memory(device: torch.device | None = None) -> None:
+    """Give freed memory back: collect cycles, empty CUDA's cache, and ask glibc to return free heap pages."""
+    gc.collect()
+    if (device is None or device.type == "cuda") and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
+
+def out_of_memory(content_shape: tuple[int, ...], style_shape: tuple[int, ...], settings: RenderSettings,
+                  device: torch.device, element_size: int = 4, size: int | None = None,
+                  available: int | None = None) -> OutOfMemory:
+    """The error for a run at `size` (default: the settings' size) that ran out of memory, with the largest
+    size that the memory now available should hold (always smaller than the one that failed)."""
+    size = size or settings.size
+    if available is None:
+        available = available_bytes(device)
+    fits: int | None = max(MIN_SIZE, int(size * 0.7) // SIZE_STEP * SIZE_STEP)  # the estimate was too low
+    if available is not None:
+        estimated = largest_fitting_size(content_shape, style_shape, settings.replaced(size=size), available,
+                                         element_size)
+        fits = None if estimated is None else min(fits, estimated)
+    if fits is not None and fits >= size:
+        fits = None
+    where = "the GPU" if device.type == "cuda" else device.type.upper() if device.type == "mps" else "the CPU"
+    reason = f"ran out of memory on {where} rendering at {size} px"
+    if fits is not None:
+        reason += f"; {fits} px should fit"
+    if device.type != "cpu":
+        reason += "; the CPU may have more memory (device cpu)"
+    return OutOfMemory(device.type, reason, size=size, fits=fits)
