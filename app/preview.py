@@ -4,6 +4,7 @@ knows nothing of the engine."""
 
 from __future__ import annotations
 
+import time
 from enum import Enum
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
@@ -32,6 +33,7 @@ class PreviewCanvas(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("previewCanvas")
+        self._paint_seconds = 0.0
         self.setAccessibleName("Preview")
         self.setMinimumSize(QSize(240, 200))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -92,7 +94,19 @@ class PreviewCanvas(QWidget):
             return None
         return fit_rect(reference.size(), self.rect().adjusted(12, 12, -12, -12))
 
+    def take_paint_seconds(self) -> float:
+        """Seconds spent painting since the last call (what showing the run costs the GUI thread)."""
+        seconds, self._paint_seconds = self._paint_seconds, 0.0
+        return seconds
+
     def paintEvent(self, event) -> None:  # noqa: ANN001, N802
+        started = time.perf_counter()
+        try:
+            self._paint(event)
+        finally:
+            self._paint_seconds += time.perf_counter() - started
+
+    def _paint(self, event) -> None:  # noqa: ANN001
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("#2b2b2e"))
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)

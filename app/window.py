@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -601,8 +602,11 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_frame(self, frame: PreviewFrame) -> None:
+        started = time.perf_counter()
         self._show_result(frame.image)
         if self._worker is not None:
+            # what this frame cost to take, plus what painting the last one cost (painting comes later)
+            self._worker.add_display_cost(time.perf_counter() - started + self.canvas.take_paint_seconds())
             self._worker.acknowledge_frame()
 
     def _show_result(self, image: np.ndarray) -> None:
@@ -613,18 +617,25 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_progress(self, progress: Progress) -> None:
+        started = time.perf_counter()
+        self._show_progress(progress)
+        if self._worker is not None:
+            self._worker.add_display_cost(time.perf_counter() - started + self.loss_plot.take_paint_seconds())
+
+    def _show_progress(self, progress: Progress) -> None:
         self.last_progress = progress
         self.progress_bar.setValue(progress.index)
         self.loss_plot.add(progress.index, progress.losses)
         paused = " · paused" if self.state == "paused" else ""
+        scale = f" · scale {progress.scale} of {progress.scales}" if progress.scales > 1 else ""
         self.stats.setText(
-            f"Iteration {progress.index} of {progress.total} · {progress.iterations_per_second:.2f} it/s · "
+            f"Iteration {progress.index} of {progress.total}{scale} · {progress.iterations_per_second:.2f} it/s · "
             f"{format_duration(progress.seconds_left)} left · lam {format_lam(progress.lam)}{paused}")
 
     @Slot(bool)
     def _on_paused_changed(self, paused: bool) -> None:
         if paused and self.last_progress is not None:
-            self._on_progress(self.last_progress)
+            self._show_progress(self.last_progress)
 
     @Slot(object)
     def _on_finished(self, outcome: RunOutcome) -> None:

@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # torch is imported on the worker thread, when a run starts, 
 guard_singleton_refcounts()  # before any Qt call is made: see app/compat.py
 
 PREVIEW_FPS = 30.0
+# The share of the run's wall time that showing it may take: making preview images here, and converting,
+# painting and plotting on the GUI thread, which on a small CPU competes with the engine's own threads.
+PREVIEW_SHARE = 0.02
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class Progress:
     seconds_left: float
     losses: dict[str, float]
     lam: float  # the lam the run uses from this iteration on
+    scale: int = 1  # coarse-to-fine: which scale (1-based) of how many this iteration worked at
+    scales: int = 1
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,7 @@ class RenderWorker(QObject):
         self._frame_drawn = threading.Event()  # set when the GUI has taken the last preview
         self._frame_drawn.set()
         self._waiting = threading.Event()  # set while the loop is blocked in a pause
+        self._display_seconds = 0.0  # time spent showing the run so far, here and on the GUI thread
 
     # ---- controls: called from the GUI thread, thread-safe ----
 
@@ -219,6 +225,16 @@ class RenderWorker(QObject):
     def acknowledge_frame(self) -> None:
         """The GUI has taken the last preview: the next one may be sent."""
         self._frame_drawn.set()
+
+    def add_display_cost(self, seconds: float) -> None:
+        """The GUI reports the time it spent showing a frame or progress (converting, painting, plotting):
+        previews and progress are sent only while the total stays within PREVIEW_SHARE of the run's time."""
+        with self._lock:
+            self._display_seconds += seconds
+
+    def _display_allowed(self, now: float, since: float) -> bool:
+        with self._lock:
+            return self._display_seconds <= PREVIEW_SHARE * (now - since)
 
     # ---- the loop, on the worker thread ----
 
@@ -308,6 +324,7 @@ class RenderWorker(QObject):
         width, height = run.size
         self.started.emit(run.total, width, height)
         last_preview = last_progress = float("-inf")
+        since = time.monotonic()
         while not run.done:
             if not self._running.is_set():
                 self._waiting.set()
@@ -326,21 +343,24 @@ class RenderWorker(QObject):
                 image = frame.image()
                 self.record.add(frame.index, image)
             self._save_recovery(image, frame.index, frame.total, frame=frame)
-            if self._frame_drawn.is_set() and (now - last_preview >= self._min_interval or last):
+            allowed = last or self._display_allowed(now, since)
+            if self._frame_drawn.is_set() and allowed and (now - last_preview >= self._min_interval or last):
                 if image is None:
+                    made = time.monotonic()
                     image = frame.image()
+                    self.add_display_cost(time.monotonic() - made)
                 self.record.set_latest(image)
                 self._frame_drawn.clear()
                 last_preview = now
                 self.frameReady.emit(PreviewFrame(frame.index, image))
-            if now - last_progress >= self._min_interval or last:
+            if allowed and now - last_progress >= self._min_interval or last:
                 last_progress = now
                 lam = run.weights.lam
                 self.record.set_lam(lam)
                 self.progress.emit(Progress(
                     index=frame.index, total=frame.total, elapsed=frame.elapsed,
                     iterations_per_second=frame.iterations_per_second, seconds_left=frame.seconds_left,
-                    losses=frame.losses, lam=lam,
+                    losses=frame.losses, lam=lam, scale=frame.scale, scales=frame.scales,
                 ))
         result = run.result()
         self.record.set_latest(result, lam=run.weights.lam)

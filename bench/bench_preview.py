@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.window import MainWindow  # noqa: E402
@@ -54,14 +54,15 @@ def window_rate(app: QApplication, window: MainWindow, timeout_s: float) -> tupl
 
     window._on_progress = on_progress  # noqa: SLF001 - start() connects to this attribute
     shown_before = window.canvas.frames_shown
+    loop = QEventLoop()  # block in Qt's event loop, as the app does: polling would steal the engine's CPU
+    window.runEnded.connect(loop.quit)
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
     assert window.start(), window.messages.text()
-    deadline = time.monotonic() + timeout_s
-    while window.running or window.state != "idle":
-        app.processEvents()
-        time.sleep(0.002)
-        if time.monotonic() > deadline:
-            window.stop_worker()
-            raise RuntimeError("the window's run did not finish in time")
+    loop.exec()
+    window.runEnded.disconnect(loop.quit)
+    if window.running:
+        window.stop_worker()
+        raise RuntimeError("the window's run did not finish in time")
     window._on_progress = original  # noqa: SLF001
     (i0, t0), (i1, t1) = marks[0], marks[-1]
     return (i1 - i0) / (t1 - t0), window.canvas.frames_shown - shown_before

@@ -111,6 +111,8 @@ class Frame:
     _pixels: torch.Tensor = field(repr=False)  # 3 x H x W, a snapshot taken at this iteration
     notice: str | None = None  # something the user should hear about this iteration (a divergence undone)
     first: int = 0  # iterations done before this run began (a run continued from a saved picture)
+    work_done: float = 0.0  # the work of this run's iterations so far, in pixels (later scales cost more)
+    work_left: float = 0.0  # the work of the iterations still to come, in the same units
 
     @cached_property
     def losses(self) -> dict[str, float]:
@@ -127,6 +129,9 @@ class Frame:
 
     @property
     def seconds_left(self) -> float:
+        """Estimated from the time the work so far took: an iteration at a finer scale costs more."""
+        if self.work_done > 0 and self.elapsed > 0:
+            return self.elapsed * self.work_left / self.work_done
         rate = self.iterations_per_second
         return (self.total - self.index) / rate if rate > 0 else float("inf")
 
@@ -302,12 +307,24 @@ class StyleRun:
             total=self.total,
             scale=self.scale + 1,
             scales=len(self.schedule),
+            work_done=self._work_between(self.first, self.index),
+            work_left=self._work_between(self.index, self.total),
             elapsed=self.elapsed,
             _losses=dict(self._good_losses) if notice else {k: v.detach() for k, v in self.last_losses.items()},
             _pixels=self.image.detach()[0].clone(),
             notice=notice,
             first=self.first,
         )
+
+    def _work_between(self, start: int, end: int) -> float:
+        """The work of iterations start..end-1 in pixels: each costs about its scale's area."""
+        work, begin = 0.0, 0
+        for (side, _), scale_end in zip(self.schedule, self._scale_ends):
+            overlap = min(end, scale_end) - max(start, begin)
+            if overlap > 0:
+                work += overlap * float(side) ** 2
+            begin = scale_end
+        return work
 
     def _undo_divergence(self, what: str) -> str:
         """Put the last good image back, halve the step and start the optimiser afresh; what to tell the user."""

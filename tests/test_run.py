@@ -168,6 +168,9 @@ def test_coarse_to_fine_frames_grow_to_the_full_size(cat, wave, small, backend):
     assert frames[-1].image().shape[:2] == (170, 256) == run.result().shape[:2]
     assert run.size == (256, 170)
     assert frames[-1].losses["total"] < frames[0].losses["total"]
+    # work: 4 iterations at 128 px then 2 at 256 px, each at its scale's area
+    assert frames[0].work_done == 128**2 and frames[0].work_left == 3 * 128**2 + 2 * 256**2
+    assert frames[-1].work_left == 0 and frames[-1].work_done == 4 * 128**2 + 2 * 256**2
 
 
 def test_bf16_network_keeps_losses_in_fp32(cat, wave, small):
@@ -180,3 +183,14 @@ def test_bf16_network_keeps_losses_in_fp32(cat, wave, small):
     assert frames[-1].losses["total"] < 0.5 * frames[0].losses["total"]
     assert run.image.dtype == torch.float32
     assert all(v.dtype == torch.float32 for v in run.last_losses.values())
+
+
+def test_time_left_counts_finer_scales_as_dearer():
+    from engine.run import Frame
+
+    # 100 of 200 iterations done at 128 px in 10 s; the other 100 are at 256 px: four times the work each.
+    frame = Frame(index=100, total=200, scale=1, scales=2, elapsed=10.0, _losses={}, _pixels=torch.zeros(3, 1, 1),
+                  work_done=100 * 128.0**2, work_left=100 * 256.0**2)
+    assert frame.seconds_left == pytest.approx(40.0)
+    plain = Frame(index=100, total=200, scale=1, scales=1, elapsed=10.0, _losses={}, _pixels=torch.zeros(3, 1, 1))
+    assert plain.seconds_left == pytest.approx(10.0)
