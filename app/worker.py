@@ -325,8 +325,12 @@ class RenderWorker(QObject):
         self.started.emit(run.total, width, height)
         last_preview = last_progress = float("-inf")
         since = time.monotonic()
+        unreported: Frame | None = None  # the latest frame whose progress the budget held back
         while not run.done:
             if not self._running.is_set():
+                if unreported is not None:  # a paused run shows where it really is
+                    self._report(unreported, run)
+                    unreported = None
                 self._waiting.set()
                 self.pausedChanged.emit(True)
                 self._running.wait()
@@ -355,19 +359,27 @@ class RenderWorker(QObject):
                 self.frameReady.emit(PreviewFrame(frame.index, image))
             if allowed and now - last_progress >= self._min_interval or last:
                 last_progress = now
-                lam = run.weights.lam
-                self.record.set_lam(lam)
-                self.progress.emit(Progress(
-                    index=frame.index, total=frame.total, elapsed=frame.elapsed,
-                    iterations_per_second=frame.iterations_per_second, seconds_left=frame.seconds_left,
-                    losses=frame.losses, lam=lam, scale=frame.scale, scales=frame.scales,
-                ))
+                self._report(frame, run)
+                unreported = None
+            else:
+                unreported = frame
+        if unreported is not None:  # a stopped run shows where it stopped
+            self._report(unreported, run)
         result = run.result()
         self.record.set_latest(result, lam=run.weights.lam)
         if run.cancelled and run.index > run.first:
             self._save_recovery(result, run.index, run.total, force=True)  # a stopped picture stays safe too
         self.finished.emit(RunOutcome(image=result, index=run.index, total=run.total,
                                       cancelled=run.cancelled, elapsed=run.elapsed))
+
+    def _report(self, frame: Frame, run: StyleRun) -> None:
+        lam = run.weights.lam
+        self.record.set_lam(lam)
+        self.progress.emit(Progress(
+            index=frame.index, total=frame.total, elapsed=frame.elapsed,
+            iterations_per_second=frame.iterations_per_second, seconds_left=frame.seconds_left,
+            losses=frame.losses, lam=lam, scale=frame.scale, scales=frame.scales,
+        ))
 
     def _finish_cancelled_before_start(self) -> None:
         latest = self.record.latest
