@@ -4,20 +4,20 @@ curve relative to its own first value so all three fit one small box."""
 from __future__ import annotations
 
 import math
-import time
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from app.paint_timing import PaintTimedWidget
+
 CURVES = (("total", QColor("#e8e8ea")), ("content", QColor("#5fb3f0")), ("style", QColor("#f0a35f")))
 
 
-class LossPlot(QWidget):
+class LossPlot(PaintTimedWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("lossPlot")
-        self._paint_seconds = 0.0
         self.setAccessibleName("Loss plot")
         self.setMinimumSize(QSize(200, 70))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -37,18 +37,6 @@ class LossPlot(QWidget):
             if value is not None and math.isfinite(value) and value > 0:
                 self.points[name].append((index, math.log10(value)))
         self.update()
-
-    def take_paint_seconds(self) -> float:
-        """Seconds spent painting since the last call (what showing the run costs the GUI thread)."""
-        seconds, self._paint_seconds = self._paint_seconds, 0.0
-        return seconds
-
-    def paintEvent(self, event) -> None:  # noqa: ANN001, N802
-        started = time.perf_counter()
-        try:
-            self._paint(event)
-        finally:
-            self._paint_seconds += time.perf_counter() - started
 
     def _paint(self, event) -> None:  # noqa: ANN001
         painter = QPainter(self)

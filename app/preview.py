@@ -4,12 +4,13 @@ knows nothing of the engine."""
 
 from __future__ import annotations
 
-import time
 from enum import Enum
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QPushButton, QSizePolicy, QWidget
+
+from app.paint_timing import PaintTimedWidget
 
 
 def fit_rect(size: QSize, area: QRect) -> QRect:
@@ -25,7 +26,7 @@ class CompareMode(Enum):
     SPLIT = "split"
 
 
-class PreviewCanvas(QWidget):
+class PreviewCanvas(PaintTimedWidget):
     """Shows `result` (or `content`, or both split at `divider`); `hint` when there is nothing to show."""
 
     framePainted = Signal()
@@ -33,7 +34,6 @@ class PreviewCanvas(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("previewCanvas")
-        self._paint_seconds = 0.0
         self.setAccessibleName("Preview")
         self.setMinimumSize(QSize(240, 200))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -93,18 +93,6 @@ class PreviewCanvas(QWidget):
         if reference is None:
             return None
         return fit_rect(reference.size(), self.rect().adjusted(12, 12, -12, -12))
-
-    def take_paint_seconds(self) -> float:
-        """Seconds spent painting since the last call (what showing the run costs the GUI thread)."""
-        seconds, self._paint_seconds = self._paint_seconds, 0.0
-        return seconds
-
-    def paintEvent(self, event) -> None:  # noqa: ANN001, N802
-        started = time.perf_counter()
-        try:
-            self._paint(event)
-        finally:
-            self._paint_seconds += time.perf_counter() - started
 
     def _paint(self, event) -> None:  # noqa: ANN001
         painter = QPainter(self)

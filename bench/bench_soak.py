@@ -215,6 +215,23 @@ def _running_qthreads(threads: list) -> int:  # noqa: ANN001
     return count
 
 
+def _measure_cycles(app, name: str, cycle: Callable[[list[str]], None], cycles: int,  # noqa: ANN001
+                    threads: list) -> Cycles:
+    """Run `cycle` once to warm up (first-use allocations are not a leak), then `cycles` times, measuring the
+    threads and resident memory before and after, and what errors were printed or shown."""
+    with ErrorCatcher() as caught:
+        cycle(caught.errors)
+        _settle(app)
+        threads_before, rss_before = thread_count(), rss_bytes()
+        began = time.perf_counter()
+        for _ in range(cycles):
+            cycle(caught.errors)
+        seconds = time.perf_counter() - began
+        _settle(app)
+    return Cycles(name, cycles, seconds, threads_before, thread_count(), rss_before, rss_bytes(),
+                  _running_qthreads(threads), caught.errors)
+
+
 def start_stop_cycles(app, window, cycles: int, timeout_s: float = 120.0) -> Cycles:  # noqa: ANN001
     """Start and stop a run in `window` (its panes loaded) `cycles` times, after one warm-up cycle."""
     threads: list = []
@@ -233,17 +250,7 @@ def start_stop_cycles(app, window, cycles: int, timeout_s: float = 120.0) -> Cyc
         if window.messages.kind == "error":
             errors.append(f"shown: {window.messages.text()}")
 
-    with ErrorCatcher() as caught:
-        cycle(caught.errors)  # warm-up: first-use allocations are not a leak
-        _settle(app)
-        threads_before, rss_before = thread_count(), rss_bytes()
-        began = time.perf_counter()
-        for _ in range(cycles):
-            cycle(caught.errors)
-        seconds = time.perf_counter() - began
-        _settle(app)
-    return Cycles("start/stop", cycles, seconds, threads_before, thread_count(), rss_before, rss_bytes(),
-                  _running_qthreads(threads), caught.errors)
+    return _measure_cycles(app, "start/stop", cycle, cycles, threads)
 
 
 def close_during_run_cycles(app, make_window: Callable[[], object], cycles: int,  # noqa: ANN001
@@ -266,17 +273,7 @@ def close_during_run_cycles(app, make_window: Callable[[], object], cycles: int,
         window.deleteLater()
         _settle(app)
 
-    with ErrorCatcher() as caught:
-        cycle(caught.errors)
-        _settle(app)
-        threads_before, rss_before = thread_count(), rss_bytes()
-        began = time.perf_counter()
-        for _ in range(cycles):
-            cycle(caught.errors)
-        seconds = time.perf_counter() - began
-        _settle(app)
-    return Cycles("close during run", cycles, seconds, threads_before, thread_count(), rss_before, rss_bytes(),
-                  _running_qthreads(threads), caught.errors)
+    return _measure_cycles(app, "close during run", cycle, cycles, threads)
 
 
 def calibrate(size: int, precision: str) -> str:
