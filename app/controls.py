@@ -1,5 +1,6 @@
-"""The render controls: the logarithmic lam slider and the collapsible Advanced panel. Both read their
-defaults from RenderSettings() and turn the widgets' state back into RenderSettings."""
+"""The render controls: the logarithmic lam and style-scale sliders and the collapsible Advanced panel (whose
+size field offers only the sizes that fit in memory). They read their defaults from RenderSettings() and turn
+the widgets' state back into RenderSettings."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ from engine.settings import (
 LAM_MIN = 0.001
 LAM_MAX = 10.0
 LAM_STEPS = 1000  # slider positions; one step changes lam by under 1 %
+SCALE_MIN = 0.25
+SCALE_MAX = 4.0
+SCALE_STEPS = 400  # slider positions; one step changes the style scale by under 1 %
 
 INIT_LABELS = {"noise": "Noise (grows out of it)", "content": "The content picture"}
 OPTIMIZER_LABELS = {"lbfgs": "L-BFGS (fewer steps)", "adam": "Adam"}
@@ -57,6 +61,24 @@ def position_to_lam(position: int) -> float:
 
 def format_lam(lam: float) -> str:
     return f"{lam:.3g}"
+
+
+def scale_to_position(scale: float) -> int:
+    """Slider position for a style scale: log2, SCALE_MIN at the left, 1 in the middle, SCALE_MAX at the right."""
+    scale = min(SCALE_MAX, max(SCALE_MIN, scale))
+    span = math.log2(SCALE_MAX) - math.log2(SCALE_MIN)
+    return round((math.log2(scale) - math.log2(SCALE_MIN)) / span * SCALE_STEPS)
+
+
+def position_to_scale(position: int) -> float:
+    """The style scale at a slider position, rounded to three significant figures (the number shown is used)."""
+    span = math.log2(SCALE_MAX) - math.log2(SCALE_MIN)
+    scale = 2 ** (math.log2(SCALE_MIN) + position / SCALE_STEPS * span)
+    return float(f"{scale:.3g}")
+
+
+def format_scale(scale: float) -> str:
+    return f"{scale:.3g}×"
 
 
 class LamControl(QWidget):
@@ -120,6 +142,69 @@ class LamControl(QWidget):
         self.lamChanged.emit(self._lam)
 
 
+class StyleScaleControl(QWidget):
+    """How large the painting's strokes are in the result: the scale the style picture is seen at, relative to
+    the result's size, on a log slider from SCALE_MIN to SCALE_MAX."""
+
+    scaleChanged = Signal(float)
+
+    def __init__(self, scale: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._scale = float(scale)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("styleScaleSlider")
+        self.slider.setAccessibleName("Style scale: the size of the painting's strokes")
+        self.slider.setToolTip("The painting is seen at this size relative to the result (logarithmic): left "
+                               "gives smaller, finer strokes, right larger ones. The style pane previews it. "
+                               "Takes effect at the next Start.")
+        self.slider.setRange(0, SCALE_STEPS)
+        self.slider.setSingleStep(5)
+        self.slider.setPageStep(50)
+        self.slider.setValue(scale_to_position(scale))
+        self.slider.valueChanged.connect(self._on_slider)
+        title = QLabel("Style scale")
+        title.setStyleSheet("font-weight: 600;")
+        self.value_label = QLabel(format_scale(scale))
+        self.value_label.setObjectName("styleScaleValue")
+        self.value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.value_label.setStyleSheet("font-weight: 600; font-family: monospace;")
+        left, right = QLabel("smaller strokes"), QLabel("larger strokes")
+        for label in (left, right):
+            label.setStyleSheet("color: #5f5f66;")
+        head = QHBoxLayout()
+        head.addWidget(title)
+        head.addStretch(1)
+        head.addWidget(self.value_label)
+        ends = QHBoxLayout()
+        ends.addWidget(left)
+        ends.addStretch(1)
+        ends.addWidget(right)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(head)
+        layout.addWidget(self.slider)
+        layout.addLayout(ends)
+
+    @property
+    def scale(self) -> float:
+        return self._scale
+
+    def set_scale(self, scale: float) -> None:
+        """Set the scale exactly (the slider moves to the nearest position without rounding it)."""
+        self._scale = float(scale)
+        self.slider.blockSignals(True)
+        self.slider.setValue(scale_to_position(scale))
+        self.slider.blockSignals(False)
+        self.value_label.setText(format_scale(self._scale))
+        self.scaleChanged.emit(self._scale)
+
+    def _on_slider(self, position: int) -> None:
+        self._scale = position_to_scale(position)
+        self.value_label.setText(format_scale(self._scale))
+        self.scaleChanged.emit(self._scale)
+
+
 def _combo(values: tuple[str, ...], labels: dict[str, str], name: str) -> QComboBox:
     combo = QComboBox()
     combo.setObjectName(name)
@@ -149,7 +234,17 @@ class AdvancedPanel(QWidget):
         self.size.setRange(MIN_SIZE, MAX_SIZE)
         self.size.setSingleStep(64)
         self.size.setSuffix(" px")
-        self.size.setToolTip("Longest side of the result. Time per iteration grows with the square of it.")
+        self.size.setToolTip("Longest side of the result. Time per iteration grows with the square of it. Only "
+                             "sizes that fit in the device's memory are offered.")
+        self.size.valueChanged.connect(self._on_size_changed)
+        self.size_note = QLabel("")
+        self.size_note.setObjectName("sizeNote")
+        self.size_note.setWordWrap(True)
+        self.size_note.setStyleSheet("color: #5f5f66; font-size: 11px;")
+        self.size_note.setVisible(False)
+        self._wanted_size = settings.size  # the size asked for, offered again when more memory is free
+        self._limit_reason = ""
+        self._limiting = False
         self.iterations = QSpinBox()
         self.iterations.setObjectName("iterationsSpin")
         self.iterations.setRange(0, 1_000_000)
@@ -175,6 +270,7 @@ class AdvancedPanel(QWidget):
         form.setContentsMargins(18, 2, 0, 2)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Size", self.size)
+        form.addRow("", self.size_note)
         form.addRow("Iterations", self.iterations)
         form.addRow("Start from", self.init)
         form.addRow("Optimiser", self.optimizer)
@@ -202,7 +298,8 @@ class AdvancedPanel(QWidget):
     def apply(self, settings: RenderSettings) -> None:
         """Show `settings`; the fields with no widget (weights, style scale, ...) are kept for `settings()`."""
         self._base = settings
-        self.size.setValue(settings.size)
+        self._wanted_size = settings.size
+        self._set_size(settings.size)
         self.optimizer.setCurrentIndex(max(0, self.optimizer.findData(settings.optimizer)))
         self.iterations.setValue(settings.iterations or 0)
         self.init.setCurrentIndex(max(0, self.init.findData(settings.init)))
@@ -219,6 +316,34 @@ class AdvancedPanel(QWidget):
             optimizer=self.optimizer.currentData(), seed=self.seed.value(), device=self.device.currentData(),
             precision=self.precision.currentData(), multiscale=self.multiscale.isChecked(),
         )
+
+    def set_size_limit(self, maximum: int | None, reason: str = "") -> None:
+        """Offer sizes up to `maximum` (None: any size); `reason` says why no larger ones are offered. The size
+        asked for comes back when a later limit allows it."""
+        limit = MAX_SIZE if maximum is None else max(MIN_SIZE, min(MAX_SIZE, maximum))
+        self._limit_reason = reason
+        self._limiting = True
+        self.size.setMaximum(limit)
+        self._limiting = False
+        self._set_size(self._wanted_size)
+
+    def _set_size(self, size: int) -> None:
+        self._limiting = True
+        self.size.setValue(min(size, self.size.maximum()))
+        self._limiting = False
+        self._update_size_note()
+
+    def _on_size_changed(self, size: int) -> None:
+        if not self._limiting:
+            self._wanted_size = size
+            self._update_size_note()
+
+    def _update_size_note(self) -> None:
+        note = self._limit_reason
+        if self._wanted_size > self.size.value():
+            note += f" {self._wanted_size} px was asked for; {self.size.value()} px is used."
+        self.size_note.setText(note.strip())
+        self.size_note.setVisible(bool(note))
 
     def _update_auto_iterations(self) -> None:
         optimizer = self.optimizer.currentData() or RenderSettings().optimizer

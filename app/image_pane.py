@@ -1,5 +1,6 @@
-"""A picture slot (content or style): a drop, paste and open target that shows the picture, its name and size,
-and emits the loaded picture or an error that names the file. A failed load keeps the previous picture."""
+"""A picture slot (the content): a drop, paste and open target that shows the picture, its name and size, and
+emits the loaded picture or an error that names the file. A failed load keeps the previous picture. The style
+pane (app/style_list.py) builds on it to hold several pictures."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QMimeData, QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QMimeData, QRect, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter, QPen
 from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
 
@@ -78,9 +79,7 @@ class _Picture(QWidget):
             painter.drawText(area.adjusted(10, 10, -10, -10), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
                              pane.busy_text or pane.hint)
         else:
-            image = pane.qimage
-            target = fit_rect(image.size(), area)
-            painter.drawImage(target, image)
+            pane.draw_picture(painter, area)
             if pane.busy_text:
                 painter.fillRect(area, QColor(255, 255, 255, 190))
                 painter.setPen(self.palette().text().color())
@@ -133,12 +132,12 @@ class ImagePane(QFrame):
         self._info.setObjectName(f"{role}Info")
         self._info.setStyleSheet("color: #5f5f66;")
         self._info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        header = QHBoxLayout()
+        header = self.header = QHBoxLayout()
         header.setContentsMargins(0, 0, 0, 0)
         header.addWidget(self._title)
         header.addStretch(1)
         header.addWidget(self._clear)
-        layout = QVBoxLayout(self)
+        layout = self.body = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 6)
         layout.setSpacing(4)
         layout.addLayout(header)
@@ -165,6 +164,16 @@ class ImagePane(QFrame):
         self._picture.update()
         self.changed.emit(image)
 
+    def draw_picture(self, painter: QPainter, area: QRect) -> None:
+        """Paint the picture into `area` (the pane has one): scaled to fit."""
+        if self.qimage is not None:
+            painter.drawImage(fit_rect(self.qimage.size(), area), self.qimage)
+
+    def take(self, image: LoadedImage) -> bool:
+        """Where every successful load ends: this pane shows the new picture in place of the old one."""
+        self.set_image(image)
+        return True
+
     def clear(self) -> None:
         self._fetcher.cancel()
         self._set_busy("")
@@ -178,7 +187,8 @@ class ImagePane(QFrame):
         except FudeError as exc:
             self.failed.emit(str(exc))
             return False
-        self.set_image(LoadedImage(array, Path(path).name, os.fspath(path)))
+        if not self.take(LoadedImage(array, Path(path).name, os.fspath(path))):
+            return False
         self.fileLoaded.emit(os.fspath(path))
         return True
 
@@ -188,8 +198,7 @@ class ImagePane(QFrame):
         except FudeError as exc:
             self.failed.emit(str(exc))
             return False
-        self.set_image(LoadedImage(array, name))
-        return True
+        return self.take(LoadedImage(array, name))
 
     def load_qimage(self, image: QImage, name: str) -> bool:
         """A picture another program decoded (a paste, a drop of image data): refused by the same rules as a file."""
@@ -204,8 +213,11 @@ class ImagePane(QFrame):
         except (ValueError, MemoryError) as exc:
             self.failed.emit(str(ImageError(name, f"cannot be used ({exc or type(exc).__name__})")))
             return False
-        self.set_image(LoadedImage(array, name))
-        return True
+        return self.take(LoadedImage(array, name))
+
+    def load_local_urls(self, urls: list[QUrl]) -> bool:
+        """Local files dropped or pasted together: this pane takes the first."""
+        return self.load_url(urls[0])
 
     def load_url(self, url: QUrl) -> bool:
         """A local file loads now; an http(s) address is fetched in the background."""
@@ -223,7 +235,7 @@ class ImagePane(QFrame):
         urls = [u for u in mime.urls() if u.isValid()] if mime.hasUrls() else []
         local = [u for u in urls if u.isLocalFile()]
         if local:
-            return self.load_url(local[0])
+            return self.load_local_urls(local)
         fmt = _raw_image_format(mime)
         if fmt is not None:
             name = _url_name(urls[0]) if urls else f"{verb} picture ({fmt})"
@@ -254,9 +266,11 @@ class ImagePane(QFrame):
             return False
         return self.handle_mime(mime, verb="pasted")
 
+    def dialog_caption(self) -> str:
+        return f"Open the {self.role} picture"
+
     def open_dialog(self) -> bool:
-        path, _ = QFileDialog.getOpenFileName(self, f"Open the {self.role} picture", self.start_folder,
-                                              IMAGE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, self.dialog_caption(), self.start_folder, IMAGE_FILTER)
         return self.load_path(path) if path else False
 
     def _on_fetched(self, data: bytes, url: str) -> None:
@@ -301,7 +315,7 @@ class ImagePane(QFrame):
 
     def mousePressEvent(self, event) -> None:  # noqa: ANN001, N802
         self.setFocus(Qt.FocusReason.MouseFocusReason)
-        if event.button() == Qt.MouseButton.LeftButton and self._image is None and not self.busy:
+        if event.button() == Qt.MouseButton.LeftButton and self.image is None and not self.busy:
             self.open_dialog()
             event.accept()
             return
@@ -320,6 +334,6 @@ class ImagePane(QFrame):
         menu.addAction("Open…", self.open_dialog)
         menu.addAction("Paste", self.paste)
         clear = menu.addAction("Clear", self.clear)
-        clear.setEnabled(self._image is not None)
+        clear.setEnabled(self.image is not None)
         menu.exec(event.globalPos())
         menu.deleteLater()

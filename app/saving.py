@@ -1,5 +1,6 @@
-"""Write a GIF off the GUI thread: quantising dozens of frames takes seconds, so the window stays responsive.
-The writer runs on a plain Python thread (it never touches a widget) and reports back through signals."""
+"""Write a file off the GUI thread: encoding an animation of dozens of frames (GIF, WebP, MP4) takes seconds, so
+the window stays responsive. The writer runs on a plain Python thread (it never touches a widget) and reports
+back through signals."""
 
 from __future__ import annotations
 

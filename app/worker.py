@@ -1,11 +1,11 @@
 """Drive one StyleRun on a QThread and report to the GUI only through signals.
 
 The worker's `run` slot is one long loop on its own thread, so the controls (`cancel`, `pause`, `resume`,
-`set_lam`, `acknowledge_frame`) are plain thread-safe methods that the GUI calls directly; they only set
-threading primitives or call the engine's own thread-safe setters. Previews are throttled: a frame's image is
-made (`Frame.image()`) only when a preview is due (at most `max_fps` a second and only once the GUI has drawn the
-previous one, so the event queue never holds more than one image) or when the GIF recorder wants that
-iteration. Only CPU numpy arrays and small frozen dataclasses cross the thread boundary.
+`set_lam`, `set_style_weights`, `acknowledge_frame`) are plain thread-safe methods that the GUI calls directly;
+they only set threading primitives or call the engine's own thread-safe setters. Previews are throttled: a
+frame's image is made (`Frame.image()`) only when a preview is due (at most `max_fps` a second and only once the
+GUI has drawn the previous one, so the event queue never holds more than one image) or when the GIF recorder
+wants that iteration. Only CPU numpy arrays and small frozen dataclasses cross the thread boundary.
 
 It also keeps the picture safe: before the run it checks that the run fits in memory (`memoryWarning`), during
 it a recovery copy is saved every few seconds (and when the run stops or fails), and when a step runs out of
@@ -25,7 +25,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 from app.compat import guard_singleton_refcounts
 from engine.errors import FudeError, OutOfMemory
 from engine.export import GIF_MAX_FRAMES, FrameRecorder
-from engine.settings import RenderSettings
+from engine.settings import RenderSettings, join_style_names
 
 if TYPE_CHECKING:  # torch is imported on the worker thread, when a run starts, never by the widgets
     from engine.recovery import RecoverySession
@@ -41,15 +41,37 @@ PREVIEW_SHARE = 0.02
 
 @dataclass(frozen=True)
 class RenderJob:
-    """What to render: the two pictures (H x W x 3 uint8), their names for messages and the PNG, the settings."""
+    """What to render: the content and one or more style pictures (H x W x 3 uint8), their names for messages
+    and the PNG, the settings (whose style_weights, when set, hold one weight per style picture). One style
+    picture and one name may be given as they are; they are kept as tuples of one."""
 
     content: np.ndarray
-    style: np.ndarray
+    styles: tuple[np.ndarray, ...]
     settings: RenderSettings
     content_name: str
-    style_name: str
+    style_names: tuple[str, ...]
     start_image: np.ndarray | None = None  # continue from this picture (a restored one) ...
     start_index: int = 0  # ... which had this many iterations done
+
+    def __post_init__(self) -> None:
+        if isinstance(self.styles, np.ndarray):
+            object.__setattr__(self, "styles", (self.styles,))
+        if isinstance(self.style_names, str):
+            object.__setattr__(self, "style_names", (self.style_names,))
+        object.__setattr__(self, "styles", tuple(self.styles))
+        object.__setattr__(self, "style_names", tuple(self.style_names))
+        if not self.styles or len(self.styles) != len(self.style_names):
+            raise ValueError(f"{len(self.styles)} style pictures with {len(self.style_names)} names")
+
+    @property
+    def style(self) -> np.ndarray:
+        """The first style picture."""
+        return self.styles[0]
+
+    @property
+    def style_name(self) -> str:
+        """Every style picture's name, joined with " + "."""
+        return join_style_names(self.style_names)
 
     def describe(self) -> str:
         return f"rendering {self.content_name} in the style of {self.style_name}"
@@ -68,6 +90,7 @@ class Progress:
     lam: float  # the lam the run uses from this iteration on
     scale: int = 1  # coarse-to-fine: which scale (1-based) of how many this iteration worked at
     scales: int = 1
+    style_weights: tuple[float, ...] = ()  # each style picture's weight in use, normalised
 
 
 @dataclass(frozen=True)
@@ -92,12 +115,15 @@ class RunRecord:
 
     def __init__(self, job: RenderJob, max_frames: int = GIF_MAX_FRAMES) -> None:
         self.settings = job.settings
+        self.content = job.content  # what "keep colours" takes the colours from
         self.content_name = job.content_name
+        self.style_names = job.style_names
         self.style_name = job.style_name
         self._lock = threading.Lock()
         self._recorder = FrameRecorder(max_frames=max_frames)
         self._latest: np.ndarray | None = None
         self._lam = job.settings.lam
+        self._style_weights = job.settings.style_weights
 
     def wants(self, index: int) -> bool:
         with self._lock:
@@ -118,6 +144,12 @@ class RunRecord:
         with self._lock:
             self._lam = lam
 
+    def set_style_weights(self, weights: tuple[float, ...]) -> None:
+        """The style weights in use (normalised); kept only for a run of several style pictures."""
+        if len(self.style_names) > 1 and len(weights) == len(self.style_names):
+            with self._lock:
+                self._style_weights = tuple(weights)
+
     @property
     def latest(self) -> np.ndarray | None:
         with self._lock:
@@ -125,9 +157,9 @@ class RunRecord:
 
     @property
     def final_settings(self) -> RenderSettings:
-        """The run's settings with the lam it ended on (lam may have been moved mid-run)."""
+        """The run's settings with the lam and style weights it ended on (both may be moved mid-run)."""
         with self._lock:
-            return self.settings.replaced(lam=self._lam)
+            return self.settings.replaced(lam=self._lam, style_weights=self._style_weights)
 
     def gif_images(self) -> list[np.ndarray]:
         """The evolution so far, evenly spread, ending with the latest picture."""
@@ -179,6 +211,7 @@ class RenderWorker(QObject):
         self._lock = threading.Lock()
         self._run: StyleRun | None = None
         self._lam = job.settings.lam
+        self._style_weights: tuple[float, ...] | None = None  # moved before the run existed: applied at its start
         self._cancelled = threading.Event()
         self._running = threading.Event()  # cleared while paused; the loop waits on it without spinning
         self._running.set()
@@ -221,6 +254,23 @@ class RenderWorker(QObject):
             self._lam = lam
             if self._run is not None:
                 self._run.set_lam(lam)
+
+    def set_style_weights(self, weights: tuple[float, ...]) -> None:
+        """One weight per style picture (not all 0): takes effect from the next iteration on, like lam. Weights
+        the run cannot use (another count) are ignored: the pictures they were meant for are not this run's."""
+        weights = tuple(float(w) for w in weights)
+        if len(weights) != len(self.job.styles):
+            return
+        with self._lock:
+            self._style_weights = weights
+            if self._run is not None:
+                self._apply_style_weights(self._run, weights)
+
+    def _apply_style_weights(self, run: StyleRun, weights: tuple[float, ...]) -> None:
+        try:
+            run.set_weights(style_weights=weights)
+        except ValueError as exc:
+            self.notice.emit(f"The style weights were not changed: {exc}")
 
     def acknowledge_frame(self) -> None:
         """The GUI has taken the last preview: the next one may be sent."""
@@ -295,10 +345,11 @@ class RenderWorker(QObject):
                 self.notice.emit(f"The recovery copy cannot be written ({session.last_error}); the render goes on.")
 
     def _check_memory(self, backend: Backend) -> None:
-        from engine.memory import check_memory
+        from engine.memory import check_memory, largest_style_shape
 
         job = self.job
-        check = check_memory(job.content.shape, job.style.shape, job.settings, backend.device,
+        style_shape = largest_style_shape([style.shape for style in job.styles])
+        check = check_memory(job.content.shape, style_shape, job.settings, backend.device,
                              backend.precision.dtype.itemsize, gif_frames=GIF_MAX_FRAMES)
         if not check.enough:
             self.memoryWarning.emit(check)
@@ -313,12 +364,15 @@ class RenderWorker(QObject):
         self.phase.emit("Preparing the pictures…")
         from engine.run import StyleRun
 
-        run = StyleRun(self.job.content, self.job.style, settings, backend, start=self.job.start_image,
-                       start_index=self.job.start_index)
+        styles = self.job.styles
+        run = StyleRun(self.job.content, styles[0] if len(styles) == 1 else styles, settings, backend,
+                       start=self.job.start_image, start_index=self.job.start_index)
         with self._lock:
             self._run = run
             if self._lam != settings.lam:
                 run.set_lam(self._lam)
+            if self._style_weights is not None:
+                self._apply_style_weights(run, self._style_weights)
             if self._cancelled.is_set():
                 run.cancel()
         width, height = run.size
@@ -367,6 +421,7 @@ class RenderWorker(QObject):
             self._report(unreported, run)
         result = run.result()
         self.record.set_latest(result, lam=run.weights.lam)
+        self.record.set_style_weights(run.style_weights)
         if run.cancelled and run.index > run.first:
             self._save_recovery(result, run.index, run.total, force=True)  # a stopped picture stays safe too
         self.finished.emit(RunOutcome(image=result, index=run.index, total=run.total,
@@ -374,11 +429,13 @@ class RenderWorker(QObject):
 
     def _report(self, frame: Frame, run: StyleRun) -> None:
         lam = run.weights.lam
+        style_weights = run.style_weights
         self.record.set_lam(lam)
+        self.record.set_style_weights(style_weights)
         self.progress.emit(Progress(
             index=frame.index, total=frame.total, elapsed=frame.elapsed,
             iterations_per_second=frame.iterations_per_second, seconds_left=frame.seconds_left,
-            losses=frame.losses, lam=lam, scale=frame.scale, scales=frame.scales,
+            losses=frame.losses, lam=lam, scale=frame.scale, scales=frame.scales, style_weights=style_weights,
         ))
 
     def _finish_cancelled_before_start(self) -> None:

@@ -1,8 +1,10 @@
 """The losses of Gatys et al. (Gram-matrix style, feature content, total variation), each normalised by its
-target so that one lam means the same balance at any image size and for any pair of pictures."""
+target so that one lam means the same balance at any image size and for any pair of pictures; several style
+pictures are blended as a weighted mix of their Gram matrices."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -50,10 +52,12 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """The weights a run may change while it runs. Style's weight is 1: lam is content's relative to it."""
+    """The weights a run may change while it runs. Style's weight is 1: lam is content's relative to it. `style`
+    holds one weight per style picture, normalised to sum 1 (empty: equal weights)."""
 
     lam: float
     tv: float
+    style: tuple[float, ...] = ()
 
 
 class StyleObjective:
@@ -62,14 +66,44 @@ class StyleObjective:
     Departure from the paper: each term is a *relative* squared error, divided by its target's mean square.
     Raw Gatys losses scale with image size, layer width and the pictures' contrast, so a weight that works on
     one pair fails on another; relative errors start near 1 from noise for every pair and size.
+
+    Several style pictures (as jcjohnson's style_blend_weights): each layer's target is the weighted sum of the
+    styles' Gram matrices, and the style loss is normalised by that mixed target. Every style's Grams are kept,
+    so `mix` changes the blend without another pass through the network.
     """
 
-    def __init__(self, content_features: dict[str, torch.Tensor], style_features: dict[str, torch.Tensor]) -> None:
+    def __init__(
+        self,
+        content_features: Mapping[str, torch.Tensor],
+        style_features: Mapping[str, torch.Tensor] | Iterable[Mapping[str, torch.Tensor]],
+        style_weights: Sequence[float] = (),
+    ) -> None:
+        """`style_features`: one style picture's features, or an iterable of them (consumed one by one, so a
+        generator never holds more than one style's feature maps)."""
+        every_style = [style_features] if isinstance(style_features, Mapping) else style_features
         with torch.no_grad():
             self.content_target = content_features[CONTENT_LAYER].float().clone()
             self.content_norm = self.content_target.pow(2).mean().clamp_min(1e-12)
-            self.style_targets = {name: gram(style_features[name]) for name in STYLE_LAYERS}
-            self.style_norms = {name: g.pow(2).mean().clamp_min(1e-12) for name, g in self.style_targets.items()}
+            self.style_grams = [{name: gram(f[name]) for name in STYLE_LAYERS} for f in every_style]
+        if not self.style_grams:
+            raise ValueError("at least one style picture is needed")
+        self.mix(style_weights)
+
+    def mix(self, style_weights: Sequence[float] = ()) -> None:
+        """Blend the styles' Gram targets with `style_weights` (one per style, summing to 1; empty: equal)."""
+        count = len(self.style_grams)
+        weights = tuple(float(w) for w in style_weights) or (1.0 / count,) * count
+        if len(weights) != count:
+            raise ValueError(f"{len(weights)} style weights for {count} style pictures")
+        with torch.no_grad():
+            if count == 1:  # exactly the single-style targets, bit for bit
+                targets = dict(self.style_grams[0])
+            else:
+                targets = {name: sum(w * g[name] for w, g in zip(weights, self.style_grams, strict=True))
+                           for name in STYLE_LAYERS}
+            norms = {name: g.pow(2).mean().clamp_min(1e-12) for name, g in targets.items()}
+        self.style_targets, self.style_norms = targets, norms
+        self.style_weights = weights
 
     @staticmethod
     def layers_used() -> tuple[str, ...]:

@@ -8,6 +8,7 @@ import ctypes
 import gc
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,11 +104,20 @@ def tensor_bytes(width: int, height: int, style_width: int, style_height: int, e
     return max(stepping, targets + content_target + images)
 
 
+def largest_style_shape(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+    """Of several style pictures' (H, W, ...) shapes, the one that costs most memory: every style is fitted to the
+    same longest side, so the squarest one has the largest area (its targets are computed one style at a time,
+    and each style's Gram matrices, a few MB, are what stays)."""
+    if not shapes:
+        raise ValueError("no style shapes")
+    return max(shapes, key=lambda shape: min(shape[0], shape[1]) / max(shape[0], shape[1], 1))
+
+
 def estimate_bytes(content_shape: tuple[int, ...], style_shape: tuple[int, ...], settings: RenderSettings,
                    element_size: int = 4, gif_frames: int = 0, history: int = 20) -> int:
     """Memory a run of `settings` on pictures of these (H, W, ...) shapes needs beyond what is already resident
     (the process and the network): its final scale, where the images are largest; plus `gif_frames` kept
-    frames of the result for an animation."""
+    frames of the result for an animation. With several style pictures, pass the one largest_style_shape picks."""
     width, height = fit_size(content_shape[1], content_shape[0], settings.size)
     style_side = max(MIN_SIZE, round(settings.size * settings.style_scale))
     style_width, style_height = fit_size(style_shape[1], style_shape[0], style_side)

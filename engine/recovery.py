@@ -3,20 +3,23 @@ kept in a recovery folder, written atomically at most every few seconds, so that
 next launch can offer the unfinished picture back. A run that finishes, or whose picture is saved or discarded,
 removes its folder.
 
-Layout: ROOT/<one folder per run>/{content.png, style.png, picture.png}; picture.png is written last, so a
-folder without it holds nothing to restore. Its text chunks carry the settings (as any Fude PNG) and a
-`fude:recovery` record: iterations done and planned, when it was saved, and the process that saved it (a
-folder whose process is still alive belongs to another window that is running and is not offered)."""
+Layout: ROOT/<one folder per run>/{content.png, style.png, picture.png}, with style_2.png, style_3.png, ... for
+a run with several style pictures (their weights are in the settings); picture.png is written last, so a folder
+without it holds nothing to restore. Its text chunks carry the settings (as any Fude PNG) and a `fude:recovery`
+record: iterations done and planned, the style files, when it was saved, and the process that saved it (a
+folder whose process is still alive belongs to another window that is running and is not offered). A folder
+from before several styles (no style files in its record) has the one style.png."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,13 +29,19 @@ from PIL import Image
 from engine.errors import FudeError
 from engine.export import save_png
 from engine.images import load_image
-from engine.settings import RenderSettings, StoredRender, parse_png_text, png_text_chunks
+from engine.settings import RenderSettings, StoredRender, join_style_names, parse_png_text, png_text_chunks
 
 SAVE_INTERVAL_S = 5.0
 KEEP_UNFINISHED = 3  # older unfinished pictures than this many are removed when a new run first saves
 INCOMPLETE_GRACE_S = 60.0
 RECORD_KEY = "fude:recovery"
 PICTURE, CONTENT, STYLE = "picture.png", "content.png", "style.png"
+STYLE_FILE = re.compile(r"style(_[0-9]{1,3})?\.png")  # the names a record may give for style pictures
+
+
+def style_file(number: int) -> str:
+    """The file of the `number`-th (0-based) style picture in a recovery folder."""
+    return STYLE if number == 0 else f"style_{number + 1}.png"
 
 
 def default_folder() -> Path:
@@ -49,13 +58,21 @@ class Recovered:
     folder: Path
     image: np.ndarray  # H x W x 3 uint8
     content: np.ndarray
-    style: np.ndarray
+    style: np.ndarray  # the first style picture
     content_name: str
-    style_name: str
+    style_name: str  # every style picture's name, joined with " + "
     settings: RenderSettings
     index: int  # iterations done
     total: int  # iterations planned
     saved_at: float  # time.time() of the save
+    styles: tuple[np.ndarray, ...] = ()  # every style picture (the first is `style`); empty means (style,)
+    style_names: tuple[str, ...] = ()  # one per style picture
+
+    def __post_init__(self) -> None:
+        if not self.styles:
+            object.__setattr__(self, "styles", (self.style,))
+        if not self.style_names:
+            object.__setattr__(self, "style_names", (self.style_name,))
 
     def describe(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.saved_at))
@@ -93,13 +110,14 @@ class RecoverySession:
     raises (a run must not fail because its safety copy could not be written: `last_error` says why), and does
     nothing once the session is discarded. Thread-safe: a worker saves while the window may discard."""
 
-    def __init__(self, store: RecoveryStore, content: np.ndarray, style: np.ndarray, content_name: str,
-                 style_name: str, folder: Path | None = None) -> None:
+    def __init__(self, store: RecoveryStore, content: np.ndarray, style: np.ndarray | Sequence[np.ndarray],
+                 content_name: str, style_name: str | Sequence[str], folder: Path | None = None) -> None:
         self._store = store
         self._content = content
-        self._style = style
+        self._styles = (style,) if isinstance(style, np.ndarray) else tuple(style)
         self.content_name = content_name
-        self.style_name = style_name
+        self.style_names = (style_name,) if isinstance(style_name, str) else tuple(style_name)
+        self.style_name = join_style_names(self.style_names)
         self.folder = folder  # made on the first save
         self.last_error: str | None = None
         self._lock = threading.Lock()
@@ -134,11 +152,13 @@ class RecoverySession:
             self._store.prune(keep=self._store.keep - 1)
             folder = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=self._store.root))
             save_png(folder / CONTENT, self._content)
-            save_png(folder / STYLE, self._style)
+            for number, style in enumerate(self._styles):
+                save_png(folder / style_file(number), style)
             self.folder = folder
         pid = os.getpid()
-        record = {"index": index, "total": total, "saved_at": time.time(), "pid": pid, "started": _process_start(pid)}
-        text = png_text_chunks(settings, self.content_name, self.style_name)
+        record = {"index": index, "total": total, "saved_at": time.time(), "pid": pid, "started": _process_start(pid),
+                  "style_files": [style_file(number) for number in range(len(self._styles))]}
+        text = png_text_chunks(settings, self.content_name, self.style_names)
         text[RECORD_KEY] = json.dumps(record)
         save_png(self.folder / PICTURE, image, text)
 
@@ -161,14 +181,16 @@ class RecoveryStore:
         self.clock = clock
         self.keep = max(1, keep)
 
-    def begin(self, content: np.ndarray, style: np.ndarray, content_name: str, style_name: str) -> RecoverySession:
-        """A session for a new run; nothing is written until its first save."""
+    def begin(self, content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], content_name: str,
+              style_name: str | Sequence[str]) -> RecoverySession:
+        """A session for a new run (with one style picture and its name, or several and one name each); nothing
+        is written until its first save."""
         return RecoverySession(self, content, style, content_name, style_name)
 
     def adopt(self, recovered: Recovered) -> RecoverySession:
         """Take over a restored picture's folder (it is removed when the picture is saved or discarded)."""
-        session = RecoverySession(self, recovered.content, recovered.style, recovered.content_name,
-                                  recovered.style_name, folder=recovered.folder)
+        session = RecoverySession(self, recovered.content, recovered.styles, recovered.content_name,
+                                  recovered.style_names, folder=recovered.folder)
         session.save(recovered.image, recovered.settings, recovered.index, recovered.total, force=True)
         return session
 
@@ -192,6 +214,7 @@ class RecoveryStore:
                 return None
             for key, kind in (("pid", int), ("index", int), ("total", int), ("saved_at", float)):
                 kind(record[key])  # present and a number, or the folder is not usable
+            _style_files(record)
         except (OSError, ValueError, KeyError, TypeError, SyntaxError, FudeError):
             return None
         return record, stored
@@ -204,11 +227,16 @@ class RecoveryStore:
 
     def _load(self, folder: Path, record: dict, stored: StoredRender) -> Recovered | None:
         try:
+            styles = tuple(load_image(folder / name) for name in _style_files(record))
+            names = stored.style_names
+            if len(names) != len(styles):
+                generic = tuple(f"style {n}" for n in range(1, len(styles) + 1))
+                names = (stored.style_name,) if len(styles) == 1 else generic
             return Recovered(
                 folder=folder, image=load_image(folder / PICTURE), content=load_image(folder / CONTENT),
-                style=load_image(folder / STYLE), content_name=stored.content_name, style_name=stored.style_name,
+                style=styles[0], content_name=stored.content_name, style_name=join_style_names(names),
                 settings=stored.settings, index=int(record["index"]), total=int(record["total"]),
-                saved_at=float(record["saved_at"]))
+                saved_at=float(record["saved_at"]), styles=styles, style_names=names)
         except FudeError:
             return None
 
@@ -244,6 +272,16 @@ class RecoveryStore:
                 kept += 1
                 continue
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _style_files(record: dict) -> list[str]:
+    """The style pictures' file names in a recovery record (one style.png in a record from before several
+    styles); raises ValueError for a record that names anything else."""
+    files = record.get("style_files", [STYLE])
+    if not isinstance(files, list) or not files or not all(
+            isinstance(name, str) and STYLE_FILE.fullmatch(name) for name in files):
+        raise ValueError(f"unusable style files {files!r}")
+    return files
 
 
 def _mtime(path: Path) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,13 +19,13 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual name
 
 from engine.device import Precision, measure_precision, pick_device
-from engine.errors import DivergenceError, OutOfMemory
+from engine.errors import DivergenceError, OutOfMemory, SettingsError
 from engine.images import fit_size, resize
 from engine.lbfgs import LBFGS
 from engine.losses import LossWeights, StyleObjective
-from engine.memory import is_out_of_memory, out_of_memory, release_memory
+from engine.memory import is_out_of_memory, largest_style_shape, out_of_memory, release_memory
 from engine.network import VGGFeatures, deepest, load_vgg19
-from engine.settings import MIN_SIZE, RenderSettings
+from engine.settings import MIN_SIZE, RenderSettings, normalise_style_weights
 
 COARSE_START = 128  # longest side of the first scale of a coarse-to-fine run
 SCALE_FACTOR = 2  # each scale is this much larger than the one before
@@ -148,7 +148,8 @@ def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 class StyleRun:
-    """One render of `content` in the style of `style`. Drive it with `step()` or iterate over it; both may
+    """One render of `content` in the style of `style` (one H x W x 3 uint8 picture, or a sequence of them whose
+    Gram targets are blended by `settings.style_weights`). Drive it with `step()` or iterate over it; both may
     be called from a worker thread while another thread calls `set_lam`, `set_weights` or `cancel`.
 
     With `start` (an H x W x 3 uint8 picture) the run starts from that picture instead of noise or the content;
@@ -158,13 +159,17 @@ class StyleRun:
     def __init__(
         self,
         content: np.ndarray,
-        style: np.ndarray,
+        style: np.ndarray | Sequence[np.ndarray],
         settings: RenderSettings | None = None,
         backend: Backend | None = None,
         start: np.ndarray | None = None,
         start_index: int = 0,
     ) -> None:
         self.settings = settings or RenderSettings()
+        styles = (style,) if isinstance(style, np.ndarray) else tuple(style)
+        if not styles:
+            raise ValueError("a run needs at least one style picture")
+        mix = self.settings.style_mix(len(styles))  # SettingsError when the weights do not match the styles
         self.backend = backend or Backend.create(self.settings)
         self.total = self.settings.iteration_count
         self.index = self.first = min(max(0, start_index), self.total)
@@ -174,11 +179,13 @@ class StyleRun:
         self._step_scale = 1.0
         self._failed = False
         self._cancel = threading.Event()
-        self._weights = LossWeights(lam=self.settings.lam, tv=self.settings.tv_weight)
+        self._weights = LossWeights(lam=self.settings.lam, tv=self.settings.tv_weight, style=mix)
         self._pending_weights: LossWeights | None = None
+        self._weights_lock = threading.Lock()  # set_weights may come from another thread than step
 
         self._content_source = content
-        self._style_source = style
+        self._style_sources = styles
+        self._style_source = styles[0]
         self.schedule = plan_scales(self.settings.size, self.total, self.settings.multiscale)
         self.scale = 0  # index into schedule of the scale being worked on
         self._scale_ends = list(itertools.accumulate(iterations for _, iterations in self.schedule))
@@ -206,16 +213,20 @@ class StyleRun:
         multires recipe and crowsonkb's style-transfer-pytorch), and the style's large shapes form early."""
         side = self._side = self.schedule[scale][0]
         device = self.backend.device
-        content, style = self._content_source, self._style_source
+        content = self._content_source
         width, height = fit_size(content.shape[1], content.shape[0], side)
         self.content = to_tensor(resize(content, width, height), device)
+        # every style picture is seen at the same scale relative to the result
         style_side = max(MIN_SIZE, round(side * self.settings.style_scale))
-        self.style = to_tensor(resize(style, *fit_size(style.shape[1], style.shape[0], style_side)), device)
+        self.styles = tuple(to_tensor(resize(style, *fit_size(style.shape[1], style.shape[0], style_side)), device)
+                            for style in self._style_sources)
+        self.style = self.styles[0]
         with torch.no_grad():
             layers = StyleObjective.layers_used()
-            self.objective = StyleObjective(
-                self.backend.network(self.content, layers), self.backend.network(self.style, layers)
-            )
+            # a generator: each style's features are reduced to Gram matrices before the next one is computed
+            self.objective = StyleObjective(self.backend.network(self.content, layers),
+                                            (self.backend.network(style, layers) for style in self.styles),
+                                            self._weights.style)
         if start is not None:
             image = to_tensor(resize(np.asarray(start, dtype=np.uint8), width, height), device)
         elif scale == 0:
@@ -247,14 +258,32 @@ class StyleRun:
     def set_lam(self, lam: float) -> None:
         self.set_weights(lam=lam)
 
-    def set_weights(self, lam: float | None = None, tv_weight: float | None = None) -> None:
-        """New loss weights, taking effect from the next iteration on without a restart."""
-        current = self.weights
-        new = LossWeights(lam=current.lam if lam is None else float(lam),
-                          tv=current.tv if tv_weight is None else float(tv_weight))
-        if not (0 <= new.lam < float("inf") and 0 <= new.tv < float("inf")):
-            raise ValueError(f"weights must be finite and 0 or more, not lam={new.lam}, tv={new.tv}")
-        self._pending_weights = new
+    @property
+    def style_weights(self) -> tuple[float, ...]:
+        """The weight of each style picture, normalised to sum 1 (the latest asked for, in use from the next
+        iteration on)."""
+        return self.weights.style
+
+    def set_weights(self, lam: float | None = None, tv_weight: float | None = None,
+                    style_weights: Sequence[float] | None = None) -> None:
+        """New loss weights, taking effect from the next iteration on without a restart. `style_weights` holds
+        one non-negative weight per style picture, not all 0; they are normalised to sum 1, and the styles'
+        targets are re-blended without another pass through the network. Raises ValueError for bad weights."""
+        if style_weights is not None:
+            if len(style_weights) != len(self._style_sources):
+                raise ValueError(f"{len(style_weights)} style weights for {len(self._style_sources)} style pictures")
+            try:
+                mix = normalise_style_weights(style_weights)
+            except (SettingsError, TypeError, ValueError) as exc:
+                raise ValueError(f"style weights {getattr(exc, 'reason', exc)}") from None
+        with self._weights_lock:
+            current = self.weights
+            new = LossWeights(lam=current.lam if lam is None else float(lam),
+                              tv=current.tv if tv_weight is None else float(tv_weight),
+                              style=current.style if style_weights is None else mix)
+            if not (0 <= new.lam < float("inf") and 0 <= new.tv < float("inf")):
+                raise ValueError(f"weights must be finite and 0 or more, not lam={new.lam}, tv={new.tv}")
+            self._pending_weights = new
 
     def step(self) -> Frame:
         """One optimisation iteration; returns its Frame. Raises OutOfMemory (memory has been freed, the last
@@ -271,10 +300,12 @@ class StyleRun:
     def _step(self) -> Frame:
         if self.index >= self._scale_ends[self.scale] and self.scale + 1 < len(self.schedule):
             self._enter_scale(self.scale + 1)
-        pending = self._pending_weights
+        with self._weights_lock:
+            pending, self._pending_weights = self._pending_weights, None
         if pending is not None:
-            self._pending_weights = None
             if pending != self._weights:
+                if pending.style != self._weights.style:
+                    self.objective.mix(pending.style)
                 self._weights = pending
                 # L-BFGS's curvature history describes the old objective; keeping it would mislead the step.
                 if isinstance(self.optimizer, LBFGS):
@@ -361,7 +392,8 @@ class StyleRun:
                 self.image = self._good.requires_grad_(True)
             self.optimizer = self._new_optimizer()
         release_memory(self.backend.device)
-        return out_of_memory(self._content_source.shape, self._style_source.shape, self.settings,
+        style_shape = largest_style_shape([style.shape for style in self._style_sources])
+        return out_of_memory(self._content_source.shape, style_shape, self.settings,
                              self.backend.device, self.backend.precision.dtype.itemsize, size=self._side)
 
     def __iter__(self) -> Iterator[Frame]:

@@ -4,6 +4,8 @@ through the flat text dict stored in a result PNG."""
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -45,8 +47,12 @@ class RenderSettings:
     style_scale: float = 1.0  # the style image's longest side is size * style_scale
     tv_weight: float = 1.0  # total-variation smoothing, relative to the style loss
     multiscale: bool = True  # coarse-to-fine: most iterations at low resolution, then refined at full size
+    style_weights: tuple[float, ...] = ()  # one per style picture (empty: all equal); normalised to sum 1 in use
+    keep_colours: bool = False  # the result keeps the content's colours (engine.colour, applied after the run)
 
     def __post_init__(self) -> None:
+        if isinstance(self.style_weights, list):  # as read back from JSON
+            object.__setattr__(self, "style_weights", tuple(self.style_weights))
         problems = validate(self)
         if problems:
             raise SettingsError("settings", "; ".join(problems))
@@ -59,7 +65,19 @@ class RenderSettings:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        values = asdict(self)
+        values["style_weights"] = list(self.style_weights)
+        return values
+
+    def style_mix(self, count: int) -> tuple[float, ...]:
+        """The weights of `count` style pictures, normalised to sum 1 (equal when none are set). Raises
+        SettingsError when the settings hold weights for a different number of styles."""
+        if not self.style_weights:
+            return normalise_style_weights((1.0,) * count)
+        if len(self.style_weights) != count:
+            raise SettingsError("style_weights", f"{len(self.style_weights)} weights were given for {count} style "
+                                f"picture{'s' if count != 1 else ''}; give one weight per style")
+        return normalise_style_weights(self.style_weights)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RenderSettings:
@@ -106,16 +124,69 @@ def validate(settings: RenderSettings) -> list[str]:
         problems.append(f"multiscale must be true or false, not {s.multiscale!r}")
     if number("tv_weight", s.tv_weight) and not 0 <= s.tv_weight < float("inf"):
         problems.append(f"tv_weight must be 0 or more, not {s.tv_weight}")
+    problem = style_weights_problem(s.style_weights)
+    if problem:
+        problems.append(f"style_weights {problem}")
+    if not isinstance(s.keep_colours, bool):
+        problems.append(f"keep_colours must be true or false, not {s.keep_colours!r}")
     return problems
 
 
-def png_text_chunks(settings: RenderSettings, content_name: str, style_name: str) -> dict[str, str]:
-    """The text chunks that let a result PNG say how it was made."""
-    record = {"version": __version__, "content": content_name, "style": style_name, **settings.to_dict()}
+def style_weights_problem(weights: Any) -> str | None:
+    """What is wrong with a set of style weights (as the end of a sentence), or None. Empty means equal."""
+    if not isinstance(weights, tuple):
+        return f"must be a list of numbers, not {weights!r}"
+    if not weights:
+        return None
+    for w in weights:
+        if not isinstance(w, (int, float)) or isinstance(w, bool):
+            return f"must be numbers, not {w!r}"
+        if not (0 <= w < math.inf):
+            return f"must be finite and 0 or more, not {w}"
+    if not any(w > 0 for w in weights):
+        return "must not all be 0"
+    return None
+
+
+def normalise_style_weights(weights: Sequence[float]) -> tuple[float, ...]:
+    """`weights` scaled to sum 1 (one weight gives exactly (1.0,)). Raises SettingsError for weights that are
+    negative, not finite, or all zero."""
+    weights = tuple(float(w) for w in weights)
+    problem = style_weights_problem(weights) if weights else "must hold at least one weight"
+    if problem:
+        raise SettingsError("style_weights", problem)
+    total = sum(weights)
+    return tuple(w / total for w in weights)
+
+
+def join_style_names(names: str | Sequence[str]) -> str:
+    """Several style pictures' names as one line ("wave.png + monet.jpg")."""
+    return names if isinstance(names, str) else " + ".join(names)
+
+
+def png_text_chunks(settings: RenderSettings, content_name: str, style_name: str | Sequence[str]) -> dict[str, str]:
+    """The text chunks that let a result PNG say how it was made; `style_name` is one name or one per style."""
+    names = [style_name] if isinstance(style_name, str) else [str(n) for n in style_name]
+    style = join_style_names(names)
+    record = {"version": __version__, "content": content_name, "style": style, "styles": names,
+              **settings.to_dict()}
     record["iterations"] = settings.iteration_count
+    styles = style
+    if len(names) > 1:
+        try:
+            mix = settings.style_mix(len(names))
+        except SettingsError:
+            mix = ()
+        if mix:
+            styles += " (weights " + ", ".join(f"{w:.2f}" for w in mix) + ")"
+    extras = "".join([
+        f", style scale {settings.style_scale:g}" if settings.style_scale != 1 else "",
+        ", keeping the content's colours" if settings.keep_colours else "",
+    ])
     summary = (
-        f"Fude {__version__}: {content_name} in the style of {style_name}, lam {settings.lam:g}, "
+        f"Fude {__version__}: {content_name} in the style of {styles}, lam {settings.lam:g}, "
         f"{settings.size} px, {settings.iteration_count} iterations ({settings.optimizer}), seed {settings.seed}"
+        f"{extras}"
     )
     return {"Software": f"Fude {__version__}", "Description": summary, PNG_SETTINGS_KEY: json.dumps(record)}
 
@@ -126,8 +197,9 @@ class StoredRender:
 
     settings: RenderSettings
     content_name: str
-    style_name: str
+    style_name: str  # all the style pictures' names, joined with " + "
     version: str
+    style_names: tuple[str, ...] = ()  # one per style picture
 
 
 def parse_png_text(text: dict[str, str], path: str = "image") -> StoredRender | None:
@@ -145,9 +217,16 @@ def parse_png_text(text: dict[str, str], path: str = "image") -> StoredRender | 
         settings = RenderSettings.from_dict(record)
     except SettingsError as exc:
         raise SettingsError(path, f"the stored Fude settings are not usable ({exc.reason})") from None
+    style_name = str(record.get("style", ""))
+    names = record.get("styles")
+    if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
+        style_names = tuple(names)
+    else:  # a PNG from before several styles: one name
+        style_names = (style_name,) if style_name else ()
     return StoredRender(
         settings=settings,
         content_name=str(record.get("content", "")),
-        style_name=str(record.get("style", "")),
+        style_name=join_style_names(style_names) if style_names else style_name,
         version=str(record.get("version", "")),
+        style_names=style_names,
     )

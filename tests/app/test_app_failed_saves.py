@@ -78,7 +78,7 @@ def test_gif_onto_a_full_disk_keeps_the_old_file(rendered, qtbot, monkeypatch, t
     with monkeypatch.context() as patch:
         _disk_full(patch)
         with qtbot.waitSignal(window.saver.failed, timeout=10_000) as failed:
-            assert window.save_gif() == str(target)
+            assert window.save_evolution().save() == str(target)
     assert failed.args[0] == f"{target}: the disk is full"
     assert window.messages.kind == "error" and window.messages.text() == f"{target}: the disk is full"
     assert target.read_bytes() == b"an earlier animation"
@@ -89,5 +89,6 @@ def test_gif_onto_a_full_disk_keeps_the_old_file(rendered, qtbot, monkeypatch, t
 def test_gif_with_an_invalid_name_is_refused_before_writing(rendered, monkeypatch, tmp_path):
     window = rendered
     _answer(monkeypatch, str(tmp_path / "bad\0name.gif"))
-    assert window.save_gif() is None
-    assert "not a valid file name" in window.messages.text() and not window.saver.busy
+    export = window.save_evolution()
+    assert export.save() is None
+    assert "not a valid file name" in export.error.text() and not window.saver.busy

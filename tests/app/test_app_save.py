@@ -15,6 +15,7 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QFileDialog
 
+from app.export_dialog import ExportDialog
 from engine.export import read_png_render
 from engine.images import load_image
 
@@ -58,8 +59,11 @@ def test_save_png_and_gif_after_a_run(loaded_window, qtbot, monkeypatch, tmp_pat
     assert window.messages.kind == "info" and str(png) in window.messages.text()
 
     dialog.path = tmp_path / "evolution.gif"
-    with qtbot.waitSignal(window.saver.saved, timeout=10_000):  # GIFs are written in the background
-        qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    export = window.findChild(ExportDialog)  # Save evolution: GIF is the first format offered
+    assert export is not None and export.fmt == "gif"
+    with qtbot.waitSignal(window.saver.saved, timeout=10_000):  # animations are written in the background
+        export.save()
     gif = tmp_path / "evolution.gif"
     assert gif.exists(), window.messages.text()
     with Image.open(gif) as im:
@@ -76,7 +80,7 @@ def test_save_gif_mid_run_and_after_stop(make_window, qtbot, monkeypatch, tmp_pa
     qtbot.waitUntil(lambda: window.canvas.frames_shown >= 2, timeout=RUN_TIMEOUT_MS)
     dialog = SaveDialog(monkeypatch, tmp_path / "mid.gif")
     with qtbot.waitSignal(window.saver.saved, timeout=10_000):
-        assert window.save_gif() == str(tmp_path / "mid.gif")
+        assert window.save_evolution().save() == str(tmp_path / "mid.gif")
     assert window.state == "running"  # the run went on while the GIF was written
     with Image.open(tmp_path / "mid.gif") as im:
         assert im.n_frames >= 2
@@ -84,7 +88,7 @@ def test_save_gif_mid_run_and_after_stop(make_window, qtbot, monkeypatch, tmp_pa
         window.stop()
     dialog.path = tmp_path / "stopped.gif"
     with qtbot.waitSignal(window.saver.saved, timeout=10_000):
-        assert window.save_gif() == str(tmp_path / "stopped.gif")
+        assert window.save_evolution().save() == str(tmp_path / "stopped.gif")
     assert window.messages.text().startswith(f"Saved {tmp_path / 'stopped.gif'}")
     dialog.path = tmp_path / "stopped.png"
     assert window.save_png() == str(tmp_path / "stopped.png")
@@ -95,14 +99,14 @@ def test_cancelled_dialog_saves_nothing(loaded_window, qtbot, monkeypatch, tmp_p
     _run(loaded_window, qtbot)
     SaveDialog(monkeypatch, None)
     assert loaded_window.save_png() is None
-    assert loaded_window.save_gif() is None
+    assert loaded_window.save_evolution().save() is None
     assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("*.gif"))
 
 
 def test_nothing_to_save_yet(window, monkeypatch):
     dialog = SaveDialog(monkeypatch, Path("/nowhere.png"))
-    assert not window.save_png_button.isEnabled() and not window.save_gif_button.isEnabled()
-    assert window.save_png() is None and window.save_gif() is None
+    assert not window.save_png_button.isEnabled() and not window.save_evolution_button.isEnabled()
+    assert window.save_png() is None and window.save_evolution() is None
     assert dialog.calls == [] and window.messages.kind == "info"
 
 
@@ -117,7 +121,8 @@ def test_save_into_a_missing_folder_shows_an_error_and_keeps_the_picture(loaded_
     assert window.messages.kind == "error"
     assert str(target) in window.messages.text() and "does not exist" in window.messages.text()
     assert window.result is before and window.canvas.result is not None
-    assert window.save_gif() is None and "does not exist" in window.messages.text()
+    export = window.save_evolution()
+    assert export.save() is None and "does not exist" in export.error.text() and export.isVisible()
 
 
 def test_save_into_a_read_only_folder_shows_an_error(loaded_window, qtbot, monkeypatch, tmp_path):
@@ -166,10 +171,10 @@ def test_dropping_a_fude_png_offers_its_settings(loaded_window, qtbot, monkeypat
     assert window.lam_control.lam == 0.5 and window.advanced.seed.value() == 7
     assert window.current_settings().iterations == 4
 
-    # dropped on a pane, it is loaded as a picture and the offer is made too
+    # dropped on a pane, it is loaded as a picture (on the style pane, one more painting) and the offer is made too
     window.set_lam(0.01)
     window.style_pane.handle_mime(mime)
-    assert window.style_pane.image.name == "made.png"
+    assert window.style_pane.images[-1].name == "made.png"
     assert "Restore those settings?" in window.messages.text()
 
 

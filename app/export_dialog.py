@@ -1,0 +1,306 @@
+"""The "Save evolution" dialog: choose the animation's format (GIF, WebP, MP4), frame count, frame time, hold of
+the finished picture and size, see the exact file size before saving (the file is encoded off the GUI thread,
+a moment after the last change), then pick a file name. The dialog writes nothing: the window runs the chosen
+`ExportChoice.write` in the background."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.errors import FudeError
+from engine.export import AnimationOptions, check_writable, encode_animation, write_atomically
+
+FORMATS: tuple[tuple[str, str, str], ...] = (  # format, what the list shows, the file dialog's filter
+    ("gif", "GIF (plays everywhere, 256 colours a frame)", "GIF animation (*.gif)"),
+    ("webp", "WebP (true colour, small; modern browsers)", "WebP animation (*.webp)"),
+    ("mp4", "MP4 video (H.264; players and social media)", "MP4 video (*.mp4)"),
+)
+SIZES = (256, 384, 512, 768, 1024, 1536, 2048)  # longest sides offered below the finished picture's own
+MEASURE_DELAY_MS = 250  # wait this long after the last change before encoding, so dragging a spin box is cheap
+POLL_MS = 40
+KEPT_MEASUREMENTS = 6  # encoded files kept, so flipping back to an earlier choice needs no new encoding
+
+
+def format_bytes(size: int) -> str:
+    if size < 1000:
+        return f"{size} bytes"
+    if size < 1000 ** 2:
+        return f"{size / 1000:.1f} kB"
+    return f"{size / 1000 ** 2:.2f} MB"
+
+
+@dataclass(frozen=True)
+class ExportChoice:
+    """What the user chose: where, in which format and how, for which frames; `data` is the measured file when
+    it was ready (then that exact file is written), None when it was not (then `write` encodes it)."""
+
+    path: str
+    fmt: str
+    options: AnimationOptions
+    images: tuple[np.ndarray, ...] = field(repr=False)
+    data: bytes | None = field(default=None, repr=False)
+
+    def write(self) -> Path:
+        """Write the file atomically (slow when it still has to be encoded: call it off the GUI thread)."""
+        data = self.data
+        if data is None:
+            data = encode_animation(self.images, self.fmt, self.options, self.path)
+        return write_atomically(self.path, lambda handle: handle.write(data))
+
+    @property
+    def note(self) -> str:
+        """What was written, for the message that says it is saved."""
+        frames = min(self.options.frame_count, len(self.images))
+        size = f", {format_bytes(len(self.data))}" if self.data is not None else ""
+        return f"{self.fmt.upper()}, {frames} frames{size}"
+
+
+class ExportDialog(QDialog):
+    """Shows the choices for `images` (the evolution so far, the finished picture last). Its `save()` asks for a
+    file name and, when it can be written, emits `chosen(ExportChoice)` and closes."""
+
+    chosen = Signal(object)  # ExportChoice
+
+    def __init__(self, images: Sequence[np.ndarray], suggested: str, parent: QWidget | None = None,
+                 fmt: str = "gif", options: AnimationOptions | None = None) -> None:
+        super().__init__(parent)
+        if not images:
+            raise ValueError("the dialog needs at least one frame")
+        self.setWindowTitle("Save the evolution")
+        self.setObjectName("exportDialog")
+        self.images = list(images)
+        self.suggested = suggested  # a path without its suffix
+        self.choice: ExportChoice | None = None
+        options = options or AnimationOptions()
+        height, width = self.images[-1].shape[:2]
+        self.full_side = max(width, height)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fude-measure")
+        self._futures: dict[tuple[str, AnimationOptions], Future[bytes]] = {}
+        self._sizes: dict[tuple[str, AnimationOptions], bytes] = {}  # measured files, the latest last
+        self._closed = False
+
+        self.format = QComboBox()
+        self.format.setObjectName("exportFormat")
+        for key, text, _ in FORMATS:
+            self.format.addItem(text, key)
+        self.format.setCurrentIndex(max(0, self.format.findData(fmt)))
+        self.frames = QSpinBox()
+        self.frames.setObjectName("exportFrames")
+        self.frames.setRange(1, len(self.images))
+        self.frames.setValue(min(options.frame_count, len(self.images)))
+        self.frames.setToolTip(f"How many of the {len(self.images)} recorded pictures of the evolution to show, "
+                               "evenly spread; the finished picture is always the last")
+        self.frame_ms = QSpinBox()
+        self.frame_ms.setObjectName("exportFrameMs")
+        self.frame_ms.setRange(20, 2000)
+        self.frame_ms.setSingleStep(10)
+        self.frame_ms.setSuffix(" ms")
+        self.frame_ms.setValue(min(max(options.frame_ms, 20), 2000))
+        self.hold = QDoubleSpinBox()
+        self.hold.setObjectName("exportHold")
+        self.hold.setRange(0.1, 30.0)
+        self.hold.setSingleStep(0.5)
+        self.hold.setDecimals(1)
+        self.hold.setSuffix(" s")
+        self.hold.setValue(min(max(options.last_frame_ms / 1000, 0.1), 30.0))
+        self.hold.setToolTip("How long the finished picture stays before the animation starts again")
+        self.size = QComboBox()
+        self.size.setObjectName("exportSize")
+        self.size.addItem(f"{self.full_side} px (the picture's own size)", None)
+        for side in SIZES:
+            if side < self.full_side:
+                self.size.addItem(f"{side} px", side)
+        wanted = options.longest_side
+        self.size.setCurrentIndex(max(0, self.size.findData(wanted)) if wanted is not None else 0)
+        self.size.setToolTip("The animation's longest side")
+        self.summary = QLabel()
+        self.summary.setObjectName("exportSummary")
+        self.file_size = QLabel()
+        self.file_size.setObjectName("exportFileSize")
+        self.file_size.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.file_size.setStyleSheet("font-weight: 600;")
+        self.error = QLabel()
+        self.error.setObjectName("exportError")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #8b1a1a;")
+        self.error.hide()
+
+        form = QFormLayout()
+        form.addRow("Format:", self.format)
+        form.addRow("Frames:", self.frames)
+        form.addRow("Frame time:", self.frame_ms)
+        form.addRow("Hold the finished picture:", self.hold)
+        form.addRow("Size (longest side):", self.size)
+        form.addRow("", self.summary)
+        form.addRow("File size:", self.file_size)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.save_button = self.buttons.addButton("Save…", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.save_button.setObjectName("exportSave")
+        self.save_button.setDefault(True)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"The evolution so far: {len(self.images)} recorded pictures, "
+                                f"{width} × {height} px at the end."))
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(MEASURE_DELAY_MS)
+        self._debounce.timeout.connect(self._measure)
+        self._poll = QTimer(self)
+        self._poll.setInterval(POLL_MS)
+        self._poll.timeout.connect(self._collect)
+        self.format.currentIndexChanged.connect(self._changed)
+        self.size.currentIndexChanged.connect(self._changed)
+        for spin in (self.frames, self.frame_ms, self.hold):
+            spin.valueChanged.connect(self._changed)
+        self._changed()
+
+    # ---- the choice ----
+
+    @property
+    def fmt(self) -> str:
+        return str(self.format.currentData())
+
+    def options(self) -> AnimationOptions:
+        return AnimationOptions(frame_count=self.frames.value(), frame_ms=self.frame_ms.value(),
+                                last_frame_ms=round(self.hold.value() * 1000), longest_side=self.size.currentData())
+
+    def _key(self) -> tuple[str, AnimationOptions]:
+        return self.fmt, self.options()
+
+    def measured_size(self) -> int | None:
+        """The exact size in bytes of the file the current choice makes, once it is measured."""
+        data = self._sizes.get(self._key())
+        return None if data is None else len(data)
+
+    def _changed(self) -> None:
+        options = self.options()
+        count = min(options.frame_count, len(self.images))
+        seconds = ((count - 1) * options.frame_ms + options.last_frame_ms) / 1000
+        self.summary.setText(f"{count} frames, {seconds:.1f} s a loop")
+        self.error.hide()
+        if self.measured_size() is not None:
+            self._show_size()
+        else:
+            self.file_size.setText("measuring…")
+            self._debounce.start()
+
+    # ---- measuring, off the GUI thread ----
+
+    def _measure(self) -> None:
+        if self._closed:
+            return
+        key = self._key()
+        if key in self._sizes or key in self._futures:
+            self._poll.start()
+            return
+        for old_key, future in list(self._futures.items()):
+            if future.cancel():  # still queued behind the one being encoded: no longer wanted
+                del self._futures[old_key]
+        fmt, options = key
+        self._futures[key] = self._executor.submit(encode_animation, self.images, fmt, options)
+        self._poll.start()
+
+    def _collect(self) -> None:
+        for key, future in list(self._futures.items()):
+            if not future.done():
+                continue
+            del self._futures[key]
+            try:
+                data = future.result()
+            except FudeError as exc:
+                if key == self._key():
+                    self._show_problem(exc.reason)
+                continue
+            except Exception as exc:  # noqa: BLE001 - an encoder's surprise is shown, not raised into Qt
+                if key == self._key():
+                    self._show_problem(f"{type(exc).__name__}: {exc}")
+                continue
+            self._sizes[key] = data
+            while len(self._sizes) > KEPT_MEASUREMENTS:
+                del self._sizes[next(iter(self._sizes))]
+            if key == self._key():
+                self._show_size()
+        if not self._futures:
+            self._poll.stop()
+
+    def _show_size(self) -> None:
+        size = self.measured_size()
+        if size is None:
+            return
+        self.file_size.setText(format_bytes(size))
+
+    def _show_problem(self, reason: str) -> None:
+        self.file_size.setText("cannot be made")
+        self._show_error(f"{self.fmt.upper()}: {reason}")
+
+    def _show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.show()
+
+    def wait_measured(self, timeout_s: float = 60.0) -> int | None:
+        """Block until the current choice is measured (for scripts and tests); its size, or None on failure."""
+        self._debounce.stop()
+        self._measure()
+        future = self._futures.get(self._key())
+        if future is not None:
+            try:
+                future.result(timeout_s)
+            except Exception:  # noqa: BLE001 - reported by _collect, as in the window
+                pass
+        self._collect()
+        return self.measured_size()
+
+    # ---- saving ----
+
+    def save(self) -> str | None:
+        """Ask for a file name; if it can be written, emit `chosen` and close. The path, or None."""
+        fmt = self.fmt
+        suffix = "." + fmt
+        file_filter = next(f for key, _, f in FORMATS if key == fmt)
+        path, _ = QFileDialog.getSaveFileName(self, "Save the evolution", self.suggested + suffix, file_filter)
+        if not path:
+            return None
+        if not path.lower().endswith(suffix):
+            path += suffix
+        try:
+            check_writable(path)  # say so now, with this dialog still open, rather than after the encoding
+        except FudeError as exc:
+            self._show_error(str(exc))
+            return None
+        self.choice = ExportChoice(path, fmt, self.options(), tuple(self.images), self._sizes.get(self._key()))
+        self.accept()
+        self.chosen.emit(self.choice)
+        return path
+
+    def done(self, result: int) -> None:  # noqa: D102 - closing, either way, stops measuring
+        self._closed = True
+        self._debounce.stop()
+        self._poll.stop()
+        for future in self._futures.values():
+            future.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        super().done(result)
+

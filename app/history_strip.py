@@ -1,0 +1,404 @@
+"""The history under the canvas: `HistoryStrip` shows every finished or stopped result kept in an
+engine.history.HistoryStore as a thumbnail, newest first (click one to view it, Ctrl+click a second to compare
+the two; its context menu saves or removes one or sets the size limit) and adds new results off the GUI thread;
+`HistoryView` paints one or two of them side by side. Neither decides what a click means: the window does."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+
+import numpy as np
+from PySide6.QtCore import QRect, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter, QPainterPath, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.controls import format_lam
+from app.preview import fit_rect
+from app.qimage import to_qimage
+from engine.errors import FudeError
+from engine.history import HistoryEntry, HistoryStore
+
+THUMBNAIL_SIZE = QSize(72, 72)
+GRID_SIZE = QSize(88, 96)
+STOPPED_MARK = "■ "  # the Stop button's square, before the time of a picture whose run was stopped early
+POLL_MS = 50
+MAX_SELECTED = 2  # one to view, two to compare
+SYNC_PIXELS = 512 * 512  # a result this small is kept in the history at once; a larger one in the background
+
+
+def format_megabytes(size: int) -> str:
+    megabytes = size / 2**20
+    return f"{megabytes:.1f} MB" if megabytes < 10 else f"{megabytes:.0f} MB"
+
+
+def entry_time(entry: HistoryEntry, now: float | None = None) -> str:
+    """When the entry was made: the time alone today, with the date before."""
+    made = time.localtime(entry.created)
+    today = time.localtime(time.time() if now is None else now)
+    if made[:3] == today[:3]:
+        return time.strftime("%H:%M", made)
+    return time.strftime("%d %b %H:%M", made).lstrip("0")
+
+
+def describe_styles(entry: HistoryEntry) -> str:
+    """The style pictures of an entry, each with its share of the mix when there are several."""
+    stored = entry.stored
+    if stored is None:
+        return ""
+    names = stored.style_names or ((stored.style_name,) if stored.style_name else ())
+    if len(names) < 2:
+        return names[0] if names else "?"
+    try:
+        mix = stored.settings.style_mix(len(names))
+    except FudeError:
+        return " + ".join(names)
+    return " + ".join(f"{name} {weight:.0%}" for name, weight in zip(names, mix, strict=True))
+
+
+def describe_entry(entry: HistoryEntry) -> str:
+    """One line saying how the entry was made: pictures, lam, size, iterations, style scale, colours, when."""
+    state = "finished" if entry.finished else "stopped early"
+    when = f"{state} at {entry_time(entry)}"
+    stored = entry.stored
+    if stored is None:
+        return f"Its settings could not be read · {when}"
+    s = stored.settings
+    parts = [f"{stored.content_name or '?'} in the style of {describe_styles(entry)}", f"lam {format_lam(s.lam)}",
+             f"{s.size} px", f"{s.iteration_count} iterations"]
+    if s.style_scale != 1:
+        parts.append(f"style scale {s.style_scale:g}")
+    if s.keep_colours:
+        parts.append("content's colours kept")
+    parts.append(when)
+    return " · ".join(parts)
+
+
+def _square_pixmap(image: QImage) -> QPixmap:
+    """A thumbnail centred on a clear THUMBNAIL_SIZE square, so every caption in the strip lines up."""
+    pixmap = QPixmap(THUMBNAIL_SIZE)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+    painter.drawImage(fit_rect(image.size(), pixmap.rect()), image)
+    painter.end()
+    return pixmap
+
+
+class HistoryStrip(QFrame):
+    """The thumbnails of `store`'s entries, newest first. `selectionChanged` carries the selected entries in the
+    order they were picked (at most two: picking a third lets go of the first)."""
+
+    selectionChanged = Signal(object)  # list[HistoryEntry]
+    saveRequested = Signal(object)  # HistoryEntry
+    removeRequested = Signal(object)  # HistoryEntry
+    limitRequested = Signal()
+    added = Signal(object)  # HistoryEntry, once a picture given to `add` is kept and shown
+    failed = Signal(str)  # "PATH: what is wrong", when a picture could not be kept
+
+    def __init__(self, store: HistoryStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("historyStrip")
+        self.store = store
+        self._entries: dict[str, HistoryEntry] = {}
+        self._icons: dict[str, QIcon] = {}
+        self._order: list[str] = []  # selected keys, in the order they were picked
+        self._pending: list[tuple[Future[HistoryEntry], threading.Thread]] = []
+
+        title = QLabel("History")
+        title.setStyleSheet("font-weight: 600;")
+        self.summary = QLabel()
+        self.summary.setObjectName("historySummary")
+        self.summary.setStyleSheet("color: palette(mid);")
+        header = QHBoxLayout()
+        header.setContentsMargins(0, 0, 0, 0)
+        header.addWidget(title)
+        header.addWidget(self.summary, 1)
+        self.list = QListWidget()
+        self.list.setObjectName("historyList")
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setFlow(QListView.Flow.LeftToRight)
+        self.list.setWrapping(False)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.setIconSize(THUMBNAIL_SIZE)
+        self.list.setGridSize(GRID_SIZE)
+        self.list.setUniformItemSizes(True)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.list.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.list.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # room for a row and its scroll bar; on a small screen the scroll bar may overlap the captions instead
+        self.list.setMaximumHeight(GRID_SIZE.height() + self.list.horizontalScrollBar().sizeHint().height() + 6)
+        self.list.setMinimumHeight(GRID_SIZE.height() + 4)
+        self.list.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.setToolTip("Click a picture to see it; Ctrl+click a second one to compare the two side by side; "
+                             "right-click to save or remove one")
+        self.list.itemSelectionChanged.connect(self._on_selection)
+        self.list.customContextMenuRequested.connect(self._context_menu)
+        self.empty = QLabel("Every finished or stopped picture of a render is kept here, and after a restart too.")
+        self.empty.setObjectName("historyEmpty")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setStyleSheet("color: palette(mid);")
+        self.empty.setFixedHeight(self.list.minimumHeight())
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(header)
+        layout.addWidget(self.list)
+        layout.addWidget(self.empty)
+        self._poll = QTimer(self)
+        self._poll.setInterval(POLL_MS)
+        self._poll.timeout.connect(self._collect)
+        self.refresh()
+
+    # ---- what is shown ----
+
+    @property
+    def entries(self) -> list[HistoryEntry]:
+        """The entries shown, newest first."""
+        return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
+
+    def selected(self) -> list[HistoryEntry]:
+        """The selected entries, in the order they were picked."""
+        return [self._entries[key] for key in self._order if key in self._entries]
+
+    def refresh(self) -> None:
+        """List the store again (keeping the selection where its entries are still there)."""
+        try:
+            entries = self.store.entries()
+        except FudeError as exc:
+            entries = []
+            self.failed.emit(str(exc))
+        before = list(self._order)
+        self.list.blockSignals(True)
+        try:
+            self.list.clear()
+            self._entries = {entry.key: entry for entry in entries}
+            self._icons = {key: icon for key, icon in self._icons.items() if key in self._entries}
+            for entry in entries:
+                item = QListWidgetItem(self._icon(entry), self._caption(entry))
+                item.setData(Qt.ItemDataRole.UserRole, entry)
+                item.setToolTip(describe_entry(entry))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+                self.list.addItem(item)
+            self._order = [key for key in before if key in self._entries]
+            for row in range(self.list.count()):
+                item = self.list.item(row)
+                item.setSelected(item.data(Qt.ItemDataRole.UserRole).key in self._order)
+        finally:
+            self.list.blockSignals(False)
+        total = sum(entry.size_bytes for entry in entries)
+        count = f"{len(entries)} picture{'s' if len(entries) != 1 else ''}" if entries else "empty"
+        how = " · click one to see it, Ctrl+click another to compare, right-click to save" if entries else ""
+        self.summary.setText(f"  {count} · {format_megabytes(total)} of {format_megabytes(self.store.limit_bytes)}"
+                             f"{how}")
+        self.list.setVisible(bool(entries))
+        self.empty.setVisible(not entries)
+        if self._order != before:
+            self.selectionChanged.emit(self.selected())
+
+    def select(self, keys: Sequence[str]) -> None:
+        """Select the entries with `keys` (at most two, in that order), as clicks would."""
+        keys = [key for key in keys if key in self._entries][-MAX_SELECTED:]
+        self.list.blockSignals(True)
+        try:
+            for row in range(self.list.count()):
+                item = self.list.item(row)
+                item.setSelected(item.data(Qt.ItemDataRole.UserRole).key in keys)
+        finally:
+            self.list.blockSignals(False)
+        self._order = list(keys)
+        self.selectionChanged.emit(self.selected())
+
+    def clear_selection(self) -> None:
+        if self._order:
+            self.select([])
+
+    def _icon(self, entry: HistoryEntry) -> QIcon:
+        icon = self._icons.get(entry.key)
+        if icon is None:
+            try:
+                thumbnail = self.store.thumbnail(entry)
+            except FudeError:
+                thumbnail = np.full((THUMBNAIL_SIZE.height(), THUMBNAIL_SIZE.width(), 3), 128, np.uint8)
+            icon = QIcon(_square_pixmap(to_qimage(thumbnail)))
+            self._icons[entry.key] = icon
+        return icon
+
+    @staticmethod
+    def _caption(entry: HistoryEntry) -> str:
+        return ("" if entry.finished else STOPPED_MARK) + entry_time(entry)
+
+    def _on_selection(self) -> None:
+        rows = {item.data(Qt.ItemDataRole.UserRole).key: self.list.row(item) for item in self.list.selectedItems()}
+        order = [key for key in self._order if key in rows]
+        order += sorted((key for key in rows if key not in order), key=rows.__getitem__)
+        if len(order) > MAX_SELECTED:  # a third pick lets go of the earliest
+            drop = set(order[:-MAX_SELECTED])
+            order = order[-MAX_SELECTED:]
+            self.list.blockSignals(True)
+            try:
+                for item in self.list.selectedItems():
+                    if item.data(Qt.ItemDataRole.UserRole).key in drop:
+                        item.setSelected(False)
+            finally:
+                self.list.blockSignals(False)
+        if order != self._order:
+            self._order = order
+            self.selectionChanged.emit(self.selected())
+
+    # ---- the context menu and keys ----
+
+    def _context_menu(self, position) -> None:  # noqa: ANN001
+        item = self.list.itemAt(position)
+        menu = self.context_menu(item.data(Qt.ItemDataRole.UserRole) if item is not None else None)
+        menu.exec(self.list.viewport().mapToGlobal(position))
+
+    def context_menu(self, entry: HistoryEntry | None) -> QMenu:
+        """The menu for `entry` (None: the empty part of the strip)."""
+        menu = QMenu(self)
+        if entry is not None:
+            menu.addAction("Save as PNG…", lambda: self.saveRequested.emit(entry))
+            menu.addAction("Remove from the history", lambda: self.removeRequested.emit(entry))
+            menu.addSeparator()
+        menu.addAction("History size limit…", self.limitRequested.emit)
+        return menu
+
+    def keyPressEvent(self, event) -> None:  # noqa: ANN001, N802
+        if event.matches(QKeySequence.StandardKey.Delete) and self._order:
+            for entry in self.selected():
+                self.removeRequested.emit(entry)
+            return
+        super().keyPressEvent(event)
+
+    # ---- adding, off the GUI thread ----
+
+    def add(self, image: np.ndarray, text_chunks: dict[str, str], finished: bool) -> None:
+        """Keep `image` in the history; `added` (then the strip shows it) or `failed` follows. A picture of up to
+        SYNC_PIXELS is kept at once (a tenth of a second or so); a larger one on a thread of its own, so the window
+        stays responsive while it is written."""
+        future: Future[HistoryEntry] = Future()
+        store, text = self.store, dict(text_chunks)
+
+        def keep() -> None:
+            try:
+                future.set_result(store.add(image, text, finished))
+            except Exception as exc:  # noqa: BLE001 - handed to the GUI thread, which reports it
+                future.set_exception(exc)
+
+        if image.shape[0] * image.shape[1] <= SYNC_PIXELS:
+            # No thread for a small one: a thread allocating beside a starting render makes the C library spread
+            # the render's memory over more arenas, which the process keeps.
+            keep()
+            self._report([future])
+            return
+        # A short-lived thread rather than a pool: nothing stays running between results.
+        thread = threading.Thread(target=keep, name="fude-history", daemon=False)
+        self._pending.append((future, thread))
+        thread.start()
+        self._poll.start()
+
+    @property
+    def busy(self) -> bool:
+        return any(not future.done() for future, _ in self._pending)
+
+    def _collect(self) -> None:
+        done = [(future, thread) for future, thread in self._pending if future.done()]
+        if not done:
+            return
+        self._pending = [pair for pair in self._pending if pair not in done]
+        if not self._pending:
+            self._poll.stop()
+        for _, thread in done:
+            thread.join()  # it has set its result: it ends at once
+        self._report([future for future, _ in done])
+
+    def _report(self, done: Sequence[Future[HistoryEntry]]) -> None:
+        added = []
+        for future in done:
+            try:
+                added.append(future.result())
+            except FudeError as exc:
+                self.failed.emit(f"{exc}. The picture was not kept in the history.")
+            except Exception as exc:  # noqa: BLE001 - never lost silently: the user hears of it
+                self.failed.emit(f"{self.store.folder}: the picture was not kept in the history "
+                                 f"({type(exc).__name__}: {exc})")
+        if added:
+            self.refresh()
+            for entry in added:
+                self.added.emit(entry)
+
+    def wait(self) -> None:
+        """Finish keeping the pictures under way (closing waits, so none is lost), then show them."""
+        for _, thread in list(self._pending):
+            thread.join()
+        self._collect()
+
+
+class HistoryView(QWidget):
+    """One picture, or two side by side, each scaled to fit its half, with a caption on it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("historyView")
+        self.setAccessibleName("History picture")
+        self.setMinimumSize(QSize(240, 120))  # with its settings line above, no taller than the canvas it replaces
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._pictures: list[tuple[QImage, str]] = []
+
+    @property
+    def pictures(self) -> list[tuple[QImage, str]]:
+        return list(self._pictures)
+
+    def set_pictures(self, pictures: Sequence[tuple[QImage, str]]) -> None:
+        self._pictures = list(pictures)
+        self.update()
+
+    def picture_rects(self) -> list[QRect]:
+        """Where each picture is drawn."""
+        count = len(self._pictures)
+        if not count:
+            return []
+        inner = self.rect().adjusted(12, 12, -12, -12)  # the canvas's margin
+        gap = 12
+        width = (inner.width() - gap * (count - 1)) // count
+        return [fit_rect(image.size(), QRect(inner.x() + i * (width + gap), inner.y(), width, inner.height()))
+                for i, (image, _) in enumerate(self._pictures)]
+
+    def paintEvent(self, event) -> None:  # noqa: ANN001, N802
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#2b2b2e"))
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        for (image, caption), target in zip(self._pictures, self.picture_rects(), strict=True):
+            painter.drawImage(target, image)
+            self._paint_caption(painter, target, caption)
+        painter.end()
+
+    @staticmethod
+    def _paint_caption(painter: QPainter, target: QRect, text: str) -> None:
+        if not text:
+            return
+        metrics = painter.fontMetrics()
+        text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(20, target.width() - 30))
+        width, height = metrics.horizontalAdvance(text) + 14, metrics.height() + 6
+        box = QRectF(target.x() + 8, target.y() + 8, width, height)
+        path = QPainterPath()
+        path.addRoundedRect(box, 4, 4)
+        painter.fillPath(path, QColor(0, 0, 0, 150))
+        painter.setPen(QColor("white"))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
