@@ -117,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--size", type=_number(int, MIN_SIZE, MAX_SIZE), default=defaults.size,
                         help="longest side of the result in pixels")
     render.add_argument("--iterations", type=_number(int, 1, 1_000_000), default=None,
-                        help="optimisation steps (default: "
-                        + ", ".join(f"{n} for {o}" for o, n in DEFAULT_ITERATIONS.items()) + ")")
+                        help="optimisation steps, exactly (default: at most "
+                        + ", ".join(f"{n} for {o}" for o, n in DEFAULT_ITERATIONS.items())
+                        + ", ending early once the full-size picture has stopped changing)")
     render.add_argument("--seed", type=_number(int, 0, 2**63 - 1), default=defaults.seed,
                         help="random seed: the same seed, settings and device give the same picture")
     render.add_argument("--init", choices=INITS, default=defaults.init,

@@ -249,7 +249,8 @@ class AdvancedPanel(QWidget):
         self.iterations.setObjectName("iterationsSpin")
         self.iterations.setRange(0, 1_000_000)
         self.iterations.setSingleStep(50)
-        self.iterations.setToolTip("Optimisation steps; 'auto' uses the optimiser's usual number.")
+        self.iterations.setToolTip("Optimisation steps; 'auto' runs up to the optimiser's usual number and ends "
+                                   "early once the full-size picture stops changing.")
         self.init = _combo(INITS, INIT_LABELS, "initCombo")
         self.optimizer = _combo(OPTIMIZERS, OPTIMIZER_LABELS, "optimizerCombo")
         self.optimizer.currentIndexChanged.connect(self._update_auto_iterations)
@@ -347,4 +348,4 @@ class AdvancedPanel(QWidget):
 
     def _update_auto_iterations(self) -> None:
         optimizer = self.optimizer.currentData() or RenderSettings().optimizer
-        self.iterations.setSpecialValueText(f"auto ({DEFAULT_ITERATIONS[optimizer]})")
+        self.iterations.setSpecialValueText(f"auto (up to {DEFAULT_ITERATIONS[optimizer]})")

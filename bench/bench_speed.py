@@ -117,8 +117,10 @@ def time_to_quality(content, style, backend: Backend, size: int, reference_itera
             if ruler(run.image.detach()) <= reference_value:
                 matched_at = (frame.index, engine_s)
     engine_value = ruler(run.image.detach())
+    stopped = "ended early by the stopping rule" if getattr(run, "converged", False) else "ran every iteration"
     print(f"   engine:    {engine_s:8.1f} s, ruler {engine_value:.4f} "
-          f"({reference_s / engine_s:.1f}x faster than the reference, finished picture)")
+          f"({reference_s / engine_s:.1f}x faster than the reference, finished picture: {run.index} iterations, "
+          f"{stopped}; schedule {run.schedule})")
     if matched_at:
         print(f"   engine matched the reference's ruler value at iteration {matched_at[0]}, {matched_at[1]:.1f} s "
               f"({reference_s / matched_at[1]:.1f}x faster)")

@@ -121,7 +121,7 @@ def test_out_of_memory_mid_run_keeps_the_last_good_picture(cat, wave, small, bac
 def test_out_of_memory_entering_a_larger_scale_keeps_the_smaller_picture(cat, wave, small, backend, monkeypatch):
     run = StyleRun(cat, wave, small.replaced(size=256, iterations=4), backend)
     assert [side for side, _ in run.schedule] == [128, 256]
-    frames = [run.step() for _ in range(3)]
+    frames = [run.step() for _ in range(2)]
     _fail_network_calls(monkeypatch, backend.network, lambda rgb: max(rgb.shape[2:]) > 128)
     with pytest.raises(OutOfMemory) as info:
         run.step()

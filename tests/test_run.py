@@ -148,13 +148,12 @@ def test_tiny_and_extreme_pictures_render(wave, small, backend):
         assert run.result().shape == (height, width, 3)
 
 
-def test_plan_scales_spends_most_iterations_where_they_are_cheap():
+def test_plan_scales_gives_each_scale_an_equal_share():
     from engine.run import plan_scales
 
     plan = plan_scales(512, 300)
-    assert [side for side, _ in plan] == [128, 256, 512]
-    assert sum(n for _, n in plan) == 300
-    assert plan[0][1] > plan[1][1] > plan[2][1] >= 1
+    assert plan == [(128, 100), (256, 100), (512, 100)]
+    assert plan_scales(512, 301) == [(128, 101), (256, 100), (512, 100)]  # rounding goes to the cheapest
     assert plan_scales(512, 300, multiscale=False) == [(512, 300)]
     assert plan_scales(64, 10) == [(64, 10)]  # too small to go coarser
     assert sum(n for _, n in plan_scales(1024, 3)) == 3  # never more scales than iterations
@@ -163,14 +162,14 @@ def test_plan_scales_spends_most_iterations_where_they_are_cheap():
 def test_coarse_to_fine_frames_grow_to_the_full_size(cat, wave, small, backend):
     run = StyleRun(cat, wave, small.replaced(size=256, iterations=6), backend)
     frames = list(run)
-    assert [f.scale for f in frames] == [1, 1, 1, 1, 2, 2]
+    assert [f.scale for f in frames] == [1, 1, 1, 2, 2, 2]
     assert frames[0].image().shape[:2] == (85, 128)
     assert frames[-1].image().shape[:2] == (170, 256) == run.result().shape[:2]
     assert run.size == (256, 170)
     assert frames[-1].losses["total"] < frames[0].losses["total"]
-    # work: 4 iterations at 128 px then 2 at 256 px, each at its scale's area
-    assert frames[0].work_done == 128**2 and frames[0].work_left == 3 * 128**2 + 2 * 256**2
-    assert frames[-1].work_left == 0 and frames[-1].work_done == 4 * 128**2 + 2 * 256**2
+    # work: 3 iterations at 128 px then 3 at 256 px, each at its scale's area
+    assert frames[0].work_done == 128**2 and frames[0].work_left == 2 * 128**2 + 3 * 256**2
+    assert frames[-1].work_left == 0 and frames[-1].work_done == 3 * 128**2 + 3 * 256**2
 
 
 def test_bf16_network_keeps_losses_in_fp32(cat, wave, small):
@@ -194,3 +193,39 @@ def test_time_left_counts_finer_scales_as_dearer():
     assert frame.seconds_left == pytest.approx(40.0)
     plain = Frame(index=100, total=200, scale=1, scales=1, elapsed=10.0, _losses={}, _pixels=torch.zeros(3, 1, 1))
     assert plain.seconds_left == pytest.approx(10.0)
+
+
+def test_default_count_stops_once_the_full_size_has_converged(cat, wave, small, backend, monkeypatch):
+    import engine.run
+    import engine.settings
+
+    monkeypatch.setitem(engine.settings.DEFAULT_ITERATIONS, "lbfgs", 200)
+    monkeypatch.setattr(engine.run, "CONVERGED_GAIN", 0.05)  # 5% per 10 iterations: reached within 200 at 64 px
+    run = StyleRun(cat, wave, small.replaced(iterations=None), backend)
+    frames = list(run)
+    assert run.converged and run.done
+    assert engine.run.CONVERGED_WINDOW < len(frames) < 200
+    assert frames[-1].index == frames[-1].total == run.total == len(frames)
+    totals = [f.losses["total"] for f in frames]
+    assert totals[-1 - engine.run.CONVERGED_WINDOW] - totals[-1] < 0.05 * totals[-1 - engine.run.CONVERGED_WINDOW]
+
+
+def test_an_explicit_iteration_count_is_never_cut_short(cat, wave, small, backend, monkeypatch):
+    import engine.run
+
+    monkeypatch.setattr(engine.run, "CONVERGED_GAIN", 10.0)  # everything would count as converged
+    run, frames = _run(cat, wave, small.replaced(iterations=25), backend)
+    assert len(frames) == 25 and not run.converged
+
+
+def test_the_stopping_rule_waits_for_the_full_size(cat, wave, small, backend, monkeypatch):
+    import engine.run
+    import engine.settings
+
+    monkeypatch.setitem(engine.settings.DEFAULT_ITERATIONS, "lbfgs", 30)
+    monkeypatch.setattr(engine.run, "CONVERGED_GAIN", 10.0)
+    run = StyleRun(cat, wave, small.replaced(size=256, iterations=None), backend)
+    frames = list(run)
+    assert run.converged
+    # 15 at 128 px are never judged; at 256 px the window fills first, then the rule ends the run
+    assert [f.scale for f in frames] == [1] * 15 + [2] * (engine.run.CONVERGED_WINDOW + 1)

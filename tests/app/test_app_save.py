@@ -218,4 +218,4 @@ def test_defaults_come_from_render_settings(qtbot, store, backends):
     defaults = RenderSettings()
     assert window.current_settings() == defaults
     assert window.lam_control.lam == defaults.lam
-    assert window.advanced.iterations.text() == f"auto ({defaults.iteration_count})"
+    assert window.advanced.iterations.text() == f"auto (up to {defaults.iteration_count})"
