@@ -343,7 +343,8 @@ def window_factory(backend, folder: Path, size: int, iterations: int, recovery_i
 
     def make() -> MainWindow:
         store = QSettings(str(folder / "fude.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(store=store, backends=backends, recovery=RecoveryStore(folder / "recovery", **interval))
+        window = MainWindow(store=store, backends=backends, recovery=RecoveryStore(folder / "recovery", **interval),
+                            history_folder=folder / "history")
         window.advanced.size.setValue(size)
         window.advanced.iterations.setValue(iterations)
         window.advanced.device.setCurrentIndex(max(0, window.advanced.device.findData(backend.device.type)))
