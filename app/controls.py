@@ -5,6 +5,7 @@ the widgets' state back into RenderSettings."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -81,128 +82,123 @@ def format_scale(scale: float) -> str:
     return f"{scale:.3g}×"
 
 
-class LamControl(QWidget):
-    """lam = content weight / style weight, on a log slider labelled "more content" ... "more style"."""
+class _LabelledSlider(QWidget):
+    """A titled slider over a value that is not the slider's own integer position: the value shown at the right of
+    the title, the meaning of each end under the slider. `to_position`/`to_value` convert; subclasses say which
+    signal carries a new value by overriding `_emit`."""
 
-    lamChanged = Signal(float)
-
-    def __init__(self, lam: float, parent: QWidget | None = None) -> None:
+    def __init__(self, value: float, *, title: str, ends: tuple[str, str], names: tuple[str, str],
+                 accessible: str, tip: str, steps: int, step: int, page: int,
+                 to_position: Callable[[float], int], to_value: Callable[[int], float],
+                 describe: Callable[[float], str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._lam = lam
+        self._value = float(value)
+        self._to_position, self._to_value, self._describe = to_position, to_value, describe
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setObjectName("lamSlider")
-        self.slider.setAccessibleName("lam: balance between content and style")
-        self.slider.setToolTip("lam = content weight / style weight (logarithmic). Left keeps more of the content, "
-                               "right takes more of the painting's style. Can be moved while a run is going.")
-        self.slider.setRange(0, LAM_STEPS)
-        self.slider.setSingleStep(10)
-        self.slider.setPageStep(100)
-        self.slider.setValue(lam_to_position(lam))
+        self.slider.setObjectName(names[0])
+        self.slider.setAccessibleName(accessible)
+        self.slider.setToolTip(tip)
+        self.slider.setRange(0, steps)
+        self.slider.setSingleStep(step)
+        self.slider.setPageStep(page)
+        self.slider.setValue(to_position(value))
         self.slider.valueChanged.connect(self._on_slider)
-        title = QLabel("lam")
-        title.setStyleSheet("font-weight: 600;")
-        self.value_label = QLabel(format_lam(lam))
-        self.value_label.setObjectName("lamValue")
+        heading = QLabel(title)
+        heading.setStyleSheet("font-weight: 600;")
+        self.value_label = QLabel(describe(value))
+        self.value_label.setObjectName(names[1])
         self.value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.value_label.setStyleSheet("font-weight: 600; font-family: monospace;")
-        left, right = QLabel("more content"), QLabel("more style")
+        left, right = QLabel(ends[0]), QLabel(ends[1])
         for label in (left, right):
             label.setStyleSheet("color: #5f5f66;")
         head = QHBoxLayout()
-        head.addWidget(title)
+        head.addWidget(heading)
         head.addStretch(1)
         head.addWidget(self.value_label)
-        ends = QHBoxLayout()
-        ends.addWidget(left)
-        ends.addStretch(1)
-        ends.addWidget(right)
+        under = QHBoxLayout()
+        under.addWidget(left)
+        under.addStretch(1)
+        under.addWidget(right)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addLayout(head)
         layout.addWidget(self.slider)
-        layout.addLayout(ends)
+        layout.addLayout(under)
+
+    def _set_value(self, value: float) -> None:
+        """Set the value exactly (the slider moves to the nearest position without rounding the value)."""
+        self._value = float(value)
+        self.slider.blockSignals(True)
+        self.slider.setValue(self._to_position(value))
+        self.slider.blockSignals(False)
+        self._show_and_emit()
+
+    def _on_slider(self, position: int) -> None:
+        self._value = self._to_value(position)
+        self._show_and_emit()
+
+    def _show_and_emit(self) -> None:
+        self.value_label.setText(self._describe(self._value))
+        self._emit(self._value)
+
+    def _emit(self, value: float) -> None:
+        raise NotImplementedError
+
+
+class LamControl(_LabelledSlider):
+    """lam = content weight / style weight, on a log slider labelled "more content" ... "more style"."""
+
+    lamChanged = Signal(float)
+
+    def __init__(self, lam: float, parent: QWidget | None = None) -> None:
+        super().__init__(
+            lam, title="lam", ends=("more content", "more style"), names=("lamSlider", "lamValue"),
+            accessible="lam: balance between content and style",
+            tip="lam = content weight / style weight (logarithmic). Left keeps more of the content, right takes "
+                "more of the painting's style. Can be moved while a run is going.",
+            steps=LAM_STEPS, step=10, page=100, to_position=lam_to_position, to_value=position_to_lam,
+            describe=format_lam, parent=parent)
 
     @property
     def lam(self) -> float:
-        return self._lam
+        return self._value
 
     def set_lam(self, lam: float) -> None:
         """Set lam exactly (the slider moves to the nearest position without rounding lam)."""
-        self._lam = float(lam)
-        self.slider.blockSignals(True)
-        self.slider.setValue(lam_to_position(lam))
-        self.slider.blockSignals(False)
-        self.value_label.setText(format_lam(self._lam))
-        self.lamChanged.emit(self._lam)
+        self._set_value(lam)
 
-    def _on_slider(self, position: int) -> None:
-        self._lam = position_to_lam(position)
-        self.value_label.setText(format_lam(self._lam))
-        self.lamChanged.emit(self._lam)
+    def _emit(self, value: float) -> None:
+        self.lamChanged.emit(value)
 
 
-class StyleScaleControl(QWidget):
+class StyleScaleControl(_LabelledSlider):
     """How large the painting's strokes are in the result: the scale the style picture is seen at, relative to
     the result's size, on a log slider from SCALE_MIN to SCALE_MAX."""
 
     scaleChanged = Signal(float)
 
     def __init__(self, scale: float, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._scale = float(scale)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setObjectName("styleScaleSlider")
-        self.slider.setAccessibleName("Style scale: the size of the painting's strokes")
-        self.slider.setToolTip("The painting is seen at this size relative to the result (logarithmic): left "
-                               "gives smaller, finer strokes, right larger ones. The style pane previews it. "
-                               "Takes effect at the next Start.")
-        self.slider.setRange(0, SCALE_STEPS)
-        self.slider.setSingleStep(5)
-        self.slider.setPageStep(50)
-        self.slider.setValue(scale_to_position(scale))
-        self.slider.valueChanged.connect(self._on_slider)
-        title = QLabel("Style scale")
-        title.setStyleSheet("font-weight: 600;")
-        self.value_label = QLabel(format_scale(scale))
-        self.value_label.setObjectName("styleScaleValue")
-        self.value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self.value_label.setStyleSheet("font-weight: 600; font-family: monospace;")
-        left, right = QLabel("smaller strokes"), QLabel("larger strokes")
-        for label in (left, right):
-            label.setStyleSheet("color: #5f5f66;")
-        head = QHBoxLayout()
-        head.addWidget(title)
-        head.addStretch(1)
-        head.addWidget(self.value_label)
-        ends = QHBoxLayout()
-        ends.addWidget(left)
-        ends.addStretch(1)
-        ends.addWidget(right)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        layout.addLayout(head)
-        layout.addWidget(self.slider)
-        layout.addLayout(ends)
+        super().__init__(
+            scale, title="Style scale", ends=("smaller strokes", "larger strokes"),
+            names=("styleScaleSlider", "styleScaleValue"),
+            accessible="Style scale: the size of the painting's strokes",
+            tip="The painting is seen at this size relative to the result (logarithmic): left gives smaller, "
+                "finer strokes, right larger ones. The style pane previews it. Takes effect at the next Start.",
+            steps=SCALE_STEPS, step=5, page=50, to_position=scale_to_position, to_value=position_to_scale,
+            describe=format_scale, parent=parent)
 
     @property
     def scale(self) -> float:
-        return self._scale
+        return self._value
 
     def set_scale(self, scale: float) -> None:
         """Set the scale exactly (the slider moves to the nearest position without rounding it)."""
-        self._scale = float(scale)
-        self.slider.blockSignals(True)
-        self.slider.setValue(scale_to_position(scale))
-        self.slider.blockSignals(False)
-        self.value_label.setText(format_scale(self._scale))
-        self.scaleChanged.emit(self._scale)
+        self._set_value(scale)
 
-    def _on_slider(self, position: int) -> None:
-        self._scale = position_to_scale(position)
-        self.value_label.setText(format_scale(self._scale))
-        self.scaleChanged.emit(self._scale)
+    def _emit(self, value: float) -> None:
+        self.scaleChanged.emit(value)
 
 
 def _combo(values: tuple[str, ...], labels: dict[str, str], name: str) -> QComboBox:

@@ -364,9 +364,8 @@ class RenderWorker(QObject):
         self.phase.emit("Preparing the pictures…")
         from engine.run import StyleRun
 
-        styles = self.job.styles
-        run = StyleRun(self.job.content, styles[0] if len(styles) == 1 else styles, settings, backend,
-                       start=self.job.start_image, start_index=self.job.start_index)
+        run = StyleRun(self.job.content, self.job.styles, settings, backend, start=self.job.start_image,
+                       start_index=self.job.start_index)
         with self._lock:
             self._run = run
             if self._lam != settings.lam:

@@ -91,9 +91,10 @@ def make_window(qtbot, store: QSettings, backends: BackendCache, recovery):  # n
     from app.window import MainWindow
 
     def make(settings_store: QSettings | None = None, iterations: int = RUN_ITERATIONS,  # noqa: ANN202
-             recovery_store=None):  # noqa: ANN001
+             recovery_store=None, history_folder: Path | None = None):  # noqa: ANN001
         window = MainWindow(store=settings_store or store, backends=backends,
-                            recovery=recovery_store if recovery_store is not None else recovery)
+                            recovery=recovery_store if recovery_store is not None else recovery,
+                            history_folder=history_folder)
         qtbot.addWidget(window)
         window.advanced.size.setValue(RUN_SIZE)
         window.advanced.iterations.setValue(iterations)

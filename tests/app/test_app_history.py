@@ -37,19 +37,11 @@ def history_folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def open_window(qtbot, store: QSettings, backends, recovery, history_folder: Path):  # noqa: ANN001, ANN201
+def open_window(make_window, history_folder: Path):  # noqa: ANN001, ANN201
     """A window on the test's history folder, set up for tiny quick runs."""
-    from app.window import MainWindow
 
     def make(iterations: int = RUN_ITERATIONS, settings_store: QSettings | None = None):  # noqa: ANN202
-        window = MainWindow(store=settings_store or store, backends=backends, recovery=recovery,
-                            history_folder=history_folder)
-        qtbot.addWidget(window)
-        window.advanced.size.setValue(RUN_SIZE)
-        window.advanced.iterations.setValue(iterations)
-        window.advanced.device.setCurrentIndex(window.advanced.device.findData("cpu"))
-        window.show()
-        return window
+        return make_window(settings_store, iterations, history_folder=history_folder)
 
     return make
 
