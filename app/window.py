@@ -1,6 +1,8 @@
 """MainWindow: the layout, the actions and their shortcuts, and the wiring between the panes, the controls, the
 canvas, the render worker and the recovery copy (offered back after a crash); plus `run_window`, the entry
-point. No algorithm lives here."""
+point. Helpers the window holds wire the compare switch (app/compare_switch.py), the style controls
+(app/style_wiring.py), saving (app/save_actions.py) and the history (app/history_panel.py). No algorithm lives
+here."""
 
 from __future__ import annotations
 
@@ -8,56 +10,49 @@ import json
 import os
 import sys
 import time
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QSettings, QSize, Qt, QThread, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QThread, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractButton,
     QApplication,
-    QButtonGroup,
-    QCheckBox,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QMainWindow,
-    QMenu,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
     QSizePolicy,
-    QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from app.compare_switch import CompareSwitch
 from app.compat import guard_singleton_refcounts
-from app.controls import AdvancedPanel, LamControl, StyleScaleControl, format_lam
-from app.export_dialog import ExportChoice, ExportDialog
-from app.history_strip import HistoryStrip, HistoryView, describe_entry, entry_time
+from app.controls import AdvancedPanel, LamControl, format_lam
+from app.export_dialog import ExportDialog
+from app.history_panel import HistoryPanel
 from app.image_pane import ImagePane, LoadedImage
 from app.loss_plot import LossPlot
-from app.memory_probe import DeviceMemory, MemoryProbe, size_offer
+from app.memory_probe import DeviceMemory
 from app.message_bar import MessageBar
-from app.presets_menu import PresetBar
-from app.preview import CompareMode, PreviewCanvas
+from app.preview import PreviewCanvas
 from app.qimage import to_qimage
-from app.saving import BackgroundSaver
+from app.save_actions import SaveActions
 from app.style_list import StylePane
+from app.style_wiring import StyleWiring
 from app.worker import BackendCache, PreviewFrame, Progress, RenderJob, RenderWorker, RunOutcome, RunRecord
 from engine.colour import keep_colours
 from engine.errors import FudeError, OutOfMemory
-from engine.export import AnimationOptions, read_png_render, save_png
-from engine.history import DEFAULT_LIMIT_BYTES, HistoryEntry, HistoryStore
+from engine.export import read_png_render
+from engine.history import HistoryEntry
 from engine.history import default_folder as default_history_folder
-from engine.presets import FILE_NAME as PRESETS_FILE
-from engine.presets import Preset, PresetStore
+from engine.presets import Preset
 from engine.recovery import Recovered, RecoverySession, RecoveryStore
 from engine.settings import RenderSettings, StoredRender, png_text_chunks
 
@@ -74,14 +69,6 @@ STOP_WAIT_MS = 30_000  # closing waits this long at most; a run stops within one
 KEY_GEOMETRY = "window/geometry"
 KEY_FOLDER = "paths/lastFolder"
 KEY_SETTINGS = "render/settings"
-KEY_PRESET = "render/preset"
-KEY_EXPORT_FORMAT = "export/format"
-KEY_EXPORT_FRAMES = "export/frames"
-KEY_EXPORT_FRAME_MS = "export/frameMs"
-KEY_EXPORT_HOLD_MS = "export/holdMs"
-KEY_EXPORT_SIDE = "export/longestSide"
-KEY_HISTORY_LIMIT = "history/limitMB"
-MB = 2**20
 
 
 def format_duration(seconds: float) -> str:
@@ -117,23 +104,23 @@ class MainWindow(QMainWindow):
         self._worker: RenderWorker | None = None
         self.record: RunRecord | None = None
         self.result: np.ndarray | None = None  # the picture on the canvas: what Save PNG writes
+        self._raw_result: np.ndarray | None = None  # the run's picture as it came, before Keep colours
         self.last_progress: Progress | None = None
         self.setAcceptDrops(True)
-        self.saver = BackgroundSaver(self)
         self._history_folder = Path(history_folder) if history_folder is not None else default_history_folder()
 
         settings = self._stored_settings()
         self._build(settings)
+        self.save_actions = SaveActions(self)
+        self.saver = self.save_actions.saver
         self._build_actions()
-        self._build_history_actions()
-        self.saver.saved.connect(self._on_saved)
-        self.saver.failed.connect(self.messages.show_error)
+        self.history_panel.add_actions()
         self._restore_geometry()
         self.set_last_folder(self.last_folder())
         self._update_state("idle")
         self._update_hint()
         self.offer_recovery()
-        self._start_style_features()
+        self.style_wiring.start()
 
     # ---- construction ----
 
@@ -162,7 +149,13 @@ class MainWindow(QMainWindow):
 
         self.lam_control = LamControl(settings.lam)
         self.lam_control.lamChanged.connect(self._on_lam_changed)
-        self._build_style_controls(settings)
+        self.style_wiring = StyleWiring(self, settings)
+        # the parts of the helpers that the layout, the tests and the other helpers reach on the window
+        self.style_scale = self.style_wiring.style_scale
+        self.keep_colours_check = self.style_wiring.keep_colours_check
+        self.presets = self.style_wiring.presets
+        self.preset_bar = self.style_wiring.preset_bar
+        self.memory_probe = self.style_wiring.memory_probe
         self.start_button = QPushButton("Start")
         self.start_button.setObjectName("startButton")
         self.start_button.setToolTip("Start the render (Ctrl+Enter)")
@@ -200,24 +193,8 @@ class MainWindow(QMainWindow):
         self.canvas = PreviewCanvas()
         self.example_button = self.canvas.add_welcome_button("Try an example: Chelsea the cat + The Great Wave")
         self.example_button.clicked.connect(self.load_example)
-        self.compare_group = QButtonGroup(self)
-        compare = QHBoxLayout()
-        compare.setSpacing(0)
-        for mode, text, tip in ((CompareMode.RESULT, "Result", "Show the result (Ctrl+1)"),
-                                (CompareMode.CONTENT, "Before", "Show the content picture (Ctrl+2)"),
-                                (CompareMode.SPLIT, "Split", "Before and after side by side; drag the divider "
-                                                             "(Ctrl+3)")):
-            button = QToolButton()
-            button.setObjectName(f"compare{mode.value.capitalize()}")
-            button.setText(text)
-            button.setToolTip(tip)
-            button.setCheckable(True)
-            button.setChecked(mode is CompareMode.RESULT)
-            button.setMinimumWidth(64)
-            self.compare_group.addButton(button)
-            button.setProperty("compareMode", mode.value)
-            compare.addWidget(button)
-        self.compare_group.buttonClicked.connect(self._on_compare_button)
+        self.compare = CompareSwitch(self)
+        self.compare_group = self.compare.group
         self.save_png_button = QPushButton("Save PNG…")
         self.save_png_button.setObjectName("savePngButton")
         self.save_png_button.setToolTip("Save the picture as PNG, with its settings stored in it (Ctrl+S)")
@@ -229,7 +206,7 @@ class MainWindow(QMainWindow):
         self.save_evolution_button.clicked.connect(self.save_evolution)
         top = QHBoxLayout()
         top.addWidget(QLabel("View:"))
-        top.addLayout(compare)
+        top.addLayout(self.compare.row)
         top.addSpacing(12)
         top.addWidget(self.keep_colours_check)
         top.addStretch(1)
@@ -253,7 +230,12 @@ class MainWindow(QMainWindow):
         right = QVBoxLayout()
         right.setSpacing(6)
         right.addLayout(top)
-        right.addWidget(self._build_history_area(), 1)  # the canvas, and the history strip under it
+        self.history_panel = HistoryPanel(self, self._history_folder)
+        self.history = self.history_panel.history
+        self.history_strip = self.history_panel.strip
+        self.history_view = self.history_panel.view
+        self.history_info = self.history_panel.info
+        right.addWidget(self.history_panel.area, 1)  # the canvas, and the history strip under it
         right.addLayout(stats_row)
         right.addWidget(self.loss_plot)
 
@@ -268,6 +250,19 @@ class MainWindow(QMainWindow):
         outer.addWidget(self.messages)
         outer.addLayout(body, 1)
         self.setCentralWidget(central)
+
+    @staticmethod
+    def _scrolling_sidebar(sidebar: QWidget) -> QScrollArea:
+        """The sidebar in a scroll area: with several paintings and Advanced open it may be taller than the
+        window, which then scrolls it instead of growing past the screen."""
+        area = QScrollArea()
+        area.setObjectName("sidebarScroll")
+        area.setWidget(sidebar)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setFixedWidth(SIDEBAR_WIDTH)
+        return area
 
     def _action(self, text: str, slot, shortcuts=(), tip: str = "") -> QAction:  # noqa: ANN001
         action = QAction(text, self)
@@ -297,17 +292,8 @@ class MainWindow(QMainWindow):
         self.start_action = self._action("&Start", self.start, ["Ctrl+Return", "Ctrl+Enter"])
         self.pause_action = self._action("&Pause / Resume", self.toggle_pause, ["Ctrl+P"])
         self.stop_action = self._action("S&top", self.stop, ["Esc"])
-        self.compare_actions = QActionGroup(self)
-        view_actions = []
-        for key, (mode, text) in enumerate(((CompareMode.RESULT, "&Result"), (CompareMode.CONTENT, "&Before"),
-                                            (CompareMode.SPLIT, "&Split before/after")), start=1):
-            action = self._action(text, None, [f"Ctrl+{key}"])
-            action.setData(mode.value)
-            action.setCheckable(True)
-            action.setChecked(mode is CompareMode.RESULT)
-            self.compare_actions.addAction(action)
-            view_actions.append(action)
-        self.compare_actions.triggered.connect(self._on_compare_action)
+        view_actions = self.compare.add_actions()
+        self.compare_actions = self.compare.action_group
 
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
@@ -323,7 +309,8 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu("&View")
         for action in view_actions:
             view_menu.addAction(action)
-        self._add_style_actions(view_menu)
+        self.style_wiring.add_actions(view_menu)
+        self.keep_colours_action = self.style_wiring.keep_colours_action
 
     # ---- persisted state ----
 
@@ -366,7 +353,7 @@ class MainWindow(QMainWindow):
     def apply_settings(self, settings: RenderSettings) -> None:
         self.advanced.apply(settings)
         self.lam_control.set_lam(settings.lam)
-        self._apply_style_settings(settings)
+        self.style_wiring.apply_settings(settings)
 
     def set_lam(self, lam: float) -> None:
         self.lam_control.set_lam(lam)
@@ -375,24 +362,7 @@ class MainWindow(QMainWindow):
     def _on_lam_changed(self, lam: float) -> None:
         if self._worker is not None and self.state in ("running", "paused"):
             self._worker.set_lam(lam)
-        self._show_matching_preset()
-
-    def set_compare(self, mode: CompareMode) -> None:
-        """Show the result, the content (before) or both split; the buttons and the View menu follow."""
-        self.canvas.set_mode(mode)
-        for button in self.compare_group.buttons():
-            button.setChecked(button.objectName() == f"compare{mode.value.capitalize()}")
-        for action, action_mode in zip(self.compare_actions.actions(), CompareMode, strict=True):
-            action.setChecked(action_mode is mode)
-        self._update_hint()
-
-    @Slot(QAbstractButton)
-    def _on_compare_button(self, button: QAbstractButton) -> None:
-        self.set_compare(CompareMode(button.property("compareMode")))
-
-    @Slot(QAction)
-    def _on_compare_action(self, action: QAction) -> None:
-        self.set_compare(CompareMode(action.data()))
+        self.style_wiring.show_matching_preset()
 
     # ---- pictures ----
 
@@ -422,7 +392,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_content(self.content_pane.qimage)
         content = self.content_pane.image
         self.style_pane.set_result_size(None if content is None else QSize(content.width, content.height))
-        self._update_size_offer()
+        self.style_wiring.update_size_offer()
         self._update_state(self.state)
         self._update_hint()
 
@@ -449,10 +419,12 @@ class MainWindow(QMainWindow):
 
     def _restore_settings(self, stored: StoredRender, path: str) -> None:
         self.apply_settings(stored.settings)
-        self.messages.show_info(f"Settings restored from {Path(path).name}.{self._style_weights_note(stored)}")
+        self.messages.show_info(f"Settings restored from {Path(path).name}."
+                                f"{self.style_wiring.style_weights_note(stored)}")
 
     def _ask(self, text: str, button: str, method: str, *args: object, error: bool = False) -> None:
-        """Show `text` with a button that calls this window's `method` with `args`."""
+        """Show `text` with a button that calls this window's `method` with `args` (a dotted name reaches a
+        helper's: "style_wiring.undo_preset_delete")."""
         self._offer = (method, args)
         if error:
             self.messages.show_error(text, button)
@@ -464,207 +436,7 @@ class MainWindow(QMainWindow):
         offer, self._offer = self._offer, None
         if offer is not None:
             method, args = offer
-            getattr(self, method)(*args)
-
-    # ---- several styles, keep colours, style scale, the sizes that fit, presets ----
-
-    def _build_style_controls(self, settings: RenderSettings) -> None:
-        """The style scale, the Keep colours switch, the presets row and the memory probe (before the layout)."""
-        self._raw_result: np.ndarray | None = None  # the run's picture as it came, before Keep colours
-        self.style_pane.weightsChanged.connect(self._on_style_weights_changed)
-        self.style_scale = StyleScaleControl(settings.style_scale)
-        self.style_scale.scaleChanged.connect(self._on_style_scale_changed)
-        self.style_pane.set_style_scale(settings.style_scale)
-        self.keep_colours_check = QCheckBox("Keep colours")
-        self.keep_colours_check.setObjectName("keepColoursCheck")
-        self.keep_colours_check.setToolTip(
-            "Keep the content's colours and take only the painting's strokes and textures. Switches the picture "
-            "shown and saved at once, during or after a run, without running again (Ctrl+K).")
-        self.keep_colours_check.setChecked(settings.keep_colours)
-        self.keep_colours_check.toggled.connect(self._on_keep_colours_toggled)
-        self.presets = PresetStore(self.recovery.root.parent / PRESETS_FILE)
-        self.preset_bar = PresetBar(self.presets)
-        self.preset_bar.presetChosen.connect(self.apply_preset)
-        self.preset_bar.saveAsked.connect(self.save_preset)
-        self.preset_bar.saved.connect(self._on_preset_saved)
-        self.preset_bar.deleted.connect(self._on_preset_deleted)
-        self.preset_bar.problem.connect(self.messages.show_error)
-        self.memory_probe = MemoryProbe(self)
-        self.memory_probe.measured.connect(self._on_memory_measured)
-        self.device_memory: DeviceMemory | None = None
-
-    @staticmethod
-    def _scrolling_sidebar(sidebar: QWidget) -> QScrollArea:
-        """The sidebar in a scroll area: with several paintings and Advanced open it may be taller than the
-        window, which then scrolls it instead of growing past the screen."""
-        area = QScrollArea()
-        area.setObjectName("sidebarScroll")
-        area.setWidget(sidebar)
-        area.setWidgetResizable(True)
-        area.setFrameShape(QFrame.Shape.NoFrame)
-        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        area.setFixedWidth(SIDEBAR_WIDTH)
-        return area
-
-    def _add_style_actions(self, view_menu: QMenu) -> None:
-        self.keep_colours_action = self._action("&Keep the content's colours", None, ["Ctrl+K"])
-        self.keep_colours_action.setCheckable(True)
-        self.keep_colours_action.setChecked(self.keep_colours_check.isChecked())
-        self.keep_colours_action.toggled.connect(self.keep_colours_check.setChecked)
-        view_menu.addSeparator()
-        view_menu.addAction(self.keep_colours_action)
-
-    def _start_style_features(self) -> None:
-        """After the window is built: the last preset, a damaged presets file, and measuring the free memory
-        whenever the size field is shown (measuring imports torch, in the background)."""
-        self.preset_bar.last_name = str(self.store.value(KEY_PRESET, "") or "")
-        self._show_matching_preset()
-        if self.messages.kind == "":  # an offer already showing (a recovery) goes first; the problem waits
-            self.preset_bar.report_problem()
-        self.advanced.device.currentIndexChanged.connect(self._probe_if_shown)
-        self.advanced.optimizer.currentIndexChanged.connect(self._update_size_offer)
-        self.advanced.precision.currentIndexChanged.connect(self._update_size_offer)
-        self.advanced.toggle.toggled.connect(self._on_advanced_toggled)
-
-    @Slot(bool)
-    def _on_advanced_toggled(self, expanded: bool) -> None:
-        if expanded:
-            self.probe_memory()
-
-    @Slot()
-    def _probe_if_shown(self) -> None:
-        """Measure again while the size field is shown (hidden, nothing needs to know yet)."""
-        if self.advanced.body.isVisibleTo(self.advanced):
-            self.probe_memory()
-
-    def _apply_style_settings(self, settings: RenderSettings) -> None:
-        """Show the style scale, keep colours and (when they are for as many paintings as the pane holds) the
-        style weights of `settings`."""
-        self.style_scale.set_scale(settings.style_scale)
-        self.keep_colours_check.setChecked(settings.keep_colours)
-        if len(settings.style_weights) > 1 and len(settings.style_weights) == len(self.style_pane.images):
-            self.style_pane.set_weights(settings.style_weights)
-
-    def _style_weights_note(self, stored: StoredRender) -> str:
-        weights, count = stored.settings.style_weights, len(self.style_pane.images)
-        if len(weights) > 1 and len(weights) != count:
-            return (f" Its {len(weights)} style weights were not restored: the Style pane holds {count} "
-                    f"painting{'' if count == 1 else 's'}.")
-        return ""
-
-    @Slot(tuple)
-    def _on_style_weights_changed(self, weights: tuple[float, ...]) -> None:
-        """A weight moved: a run of these same paintings takes it from its next iteration on, like lam."""
-        worker = self._worker
-        if worker is None or self.state not in ("running", "paused"):
-            return
-        pictures = tuple(image.array for image in self.style_pane.images)
-        if len(pictures) == len(worker.job.styles) and all(a is b for a, b in zip(pictures, worker.job.styles)):
-            worker.set_style_weights(weights)
-
-    @Slot(float)
-    def _on_style_scale_changed(self, scale: float) -> None:
-        self.style_pane.set_style_scale(scale)
-        self._show_matching_preset()
-        self._update_size_offer()
-
-    @Slot(bool)
-    def _on_keep_colours_toggled(self, on: bool) -> None:
-        self.keep_colours_action.setChecked(on)
-        if self._raw_result is not None:
-            self._show_result(self._raw_result)
-
-    def _recoloured(self, image: np.ndarray) -> np.ndarray:
-        """`image` with the run's content colours while Keep colours is on."""
-        if not self.keep_colours_check.isChecked():
-            return image
-        if self.record is not None:
-            content = self.record.content
-        elif self.content_pane.image is not None:
-            content = self.content_pane.image.array
-        else:
-            return image
-        return keep_colours(image, content)
-
-    def result_settings(self) -> RenderSettings | None:
-        """The settings of the picture on the canvas, as its PNG stores them: the run's (with the lam and
-        style weights it ended on) and Keep colours as shown."""
-        if self.record is None:
-            return None
-        shown = self._raw_result is not None and self.keep_colours_check.isChecked()
-        return self.record.final_settings.replaced(keep_colours=shown)
-
-    def evolution_images(self) -> list[np.ndarray]:
-        """The run's evolution as it is shown: with the content's colours while Keep colours is on."""
-        images = self.record.gif_images() if self.record is not None else []
-        if images and self.keep_colours_check.isChecked():
-            images = [keep_colours(image, self.record.content) for image in images]
-        return images
-
-    def probe_memory(self) -> None:
-        """Measure the free memory of the device chosen under Advanced (in the background); the size field then
-        offers only the sizes that fit."""
-        self.memory_probe.request(self.advanced.device.currentData() or "auto")
-
-    @Slot(object)
-    def _on_memory_measured(self, memory: DeviceMemory) -> None:
-        if memory.choice == (self.advanced.device.currentData() or "auto"):
-            self.set_device_memory(memory)
-
-    def set_device_memory(self, memory: DeviceMemory | None) -> None:
-        self.device_memory = memory
-        self._update_size_offer()
-
-    def _update_size_offer(self) -> None:
-        memory = self.device_memory
-        if memory is None:
-            return
-        if memory.problem:
-            self.advanced.set_size_limit(None, f"{memory.choice}: {memory.problem}")
-            return
-        try:
-            settings = self.current_settings()
-        except FudeError:
-            return
-        content = self.content_pane.image
-        offer = size_offer(memory, None if content is None else content.array.shape,
-                           [style.array.shape for style in self.style_pane.images], settings)
-        self.advanced.set_size_limit(offer.maximum, offer.reason)
-
-    def _show_matching_preset(self) -> None:
-        try:
-            settings = self.current_settings()
-        except FudeError:
-            return
-        self.preset_bar.show_matching(settings)
-
-    @Slot(object)
-    def apply_preset(self, preset: Preset) -> None:
-        """Set lam, style scale and smoothing from `preset` (a run under way takes lam at once, the rest at the
-        next Start)."""
-        self.apply_settings(preset.apply(self.current_settings()))
-        self.preset_bar.last_name = preset.name
-        self.preset_bar.show_matching(self.current_settings())
-        self.store.setValue(KEY_PRESET, preset.name)
-
-    def save_preset(self) -> Preset | None:
-        """Ask a name and save the current lam, style scale and smoothing as the user's preset."""
-        return self.preset_bar.save_as(self.current_settings())
-
-    @Slot(object)
-    def _on_preset_saved(self, preset: Preset) -> None:
-        self.store.setValue(KEY_PRESET, preset.name)
-        self.messages.show_info(f"Saved the preset “{preset.name}” ({self.presets.path}).")
-
-    @Slot(object)
-    def _on_preset_deleted(self, preset: Preset) -> None:
-        self._show_matching_preset()
-        self._ask(f"Deleted the preset “{preset.name}”.", "Undo", "_undo_preset_delete", preset)
-
-    def _undo_preset_delete(self, preset: Preset) -> None:
-        if self.preset_bar.restore(preset):
-            self._show_matching_preset()
-            self.messages.show_info(f"The preset “{preset.name}” is back.")
+            attrgetter(method)(self)(*args)
 
     # ---- recovery ----
 
@@ -864,7 +636,7 @@ class MainWindow(QMainWindow):
         """Show a picture of the run on the canvas (with the content's colours while Keep colours is on:
         `result` is what is shown); `recolour=False` shows a finished picture exactly as it is."""
         self._raw_result = image if recolour else None
-        shown = self._recoloured(image) if recolour else image
+        shown = self.style_wiring.recoloured(image) if recolour else image
         self.result = shown
         self.canvas.set_result(to_qimage(shown))
         if not self.save_png_button.isEnabled():
@@ -896,7 +668,7 @@ class MainWindow(QMainWindow):
     def _on_finished(self, outcome: RunOutcome) -> None:
         if outcome.index > 0:
             self._show_result(outcome.image)
-            self._keep_in_history(finished=not outcome.cancelled)
+            self.history_panel.keep(finished=not outcome.cancelled)
         self.progress_bar.setValue(outcome.index)
         took = f"{outcome.index} iterations in {format_duration(outcome.elapsed)}"
         if outcome.cancelled:
@@ -908,13 +680,13 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_failed(self, message: str) -> None:
         self.messages.show_error(message)
-        self._keep_failed_in_history()
+        self.history_panel.keep_failed()
         kept = " The last picture is kept." if self.result is not None else ""
         self.stats.setText(f"The render failed.{kept}")
 
     @Slot(object)
     def _on_out_of_memory(self, error: OutOfMemory) -> None:
-        self._keep_failed_in_history()
+        self.history_panel.keep_failed()
         kept = " The last good picture is kept." if self.result is not None else ""
         text = f"{error}.{kept}"
         if error.fits is not None:
@@ -936,7 +708,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_thread_finished(self) -> None:
         self._update_state("idle")
-        self._probe_if_shown()  # what the run held is free again: the size field may offer more
+        self.style_wiring.probe_if_shown()  # what the run held is free again: the size field may offer more
         self.runEnded.emit()
         if self._start_after_stop:
             self._start_after_stop = False
@@ -952,24 +724,15 @@ class MainWindow(QMainWindow):
         thread.quit()
         return thread.wait(wait_ms)
 
-    # ---- saving ----
+    # ---- saving and the history (app/save_actions.py, app/history_panel.py) ----
 
-    def _suggested_name(self, suffix: str) -> str:
-        if self.record is not None:
-            styles = "_and_".join(Path(name).stem for name in self.record.style_names)
-            stem = f"{Path(self.record.content_name).stem}_in_{styles}"
-        else:
-            stem = "fude"
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
-        return os.path.join(self.last_folder(), safe + suffix)
-
-    def _ask_path(self, title: str, suffix: str, file_filter: str) -> str | None:
-        path, _ = QFileDialog.getSaveFileName(self, title, self._suggested_name(suffix), file_filter)
-        if not path:
+    def result_settings(self) -> RenderSettings | None:
+        """The settings of the picture on the canvas, as its PNG stores them: the run's (with the lam and
+        style weights it ended on) and Keep colours as shown."""
+        if self.record is None:
             return None
-        if not path.lower().endswith(suffix):
-            path += suffix
-        return path
+        shown = self._raw_result is not None and self.keep_colours_check.isChecked()
+        return self.record.final_settings.replaced(keep_colours=shown)
 
     def result_text_chunks(self) -> dict[str, str]:
         """The PNG text chunks of the picture on the canvas: the settings that made it (none when unknown)."""
@@ -977,270 +740,40 @@ class MainWindow(QMainWindow):
             return {}
         return png_text_chunks(self.result_settings(), self.record.content_name, self.record.style_names)
 
+    def evolution_images(self) -> list[np.ndarray]:
+        """The run's evolution as it is shown: with the content's colours while Keep colours is on."""
+        images = self.record.gif_images() if self.record is not None else []
+        if images and self.keep_colours_check.isChecked():
+            images = [keep_colours(image, self.record.content) for image in images]
+        return images
+
     def save_png(self) -> str | None:
-        """Save the picture shown as PNG: the canvas's, or the history picture shown in its place."""
-        if self.showing_history:
-            shown = self.history_strip.selected()
-            if len(shown) == 1:
-                return self.save_history_entry(shown[0])
-            self.messages.show_info("Two history pictures are shown: right-click one in the history to save it.")
-            return None
-        image = self.result
-        if image is None:
-            self.messages.show_info("There is no picture to save yet: press Start first.")
-            return None
-        path = self._ask_path("Save the picture as PNG", ".png", "PNG image (*.png)")
-        if path is None:
-            return None
-        try:
-            save_png(path, image, self.result_text_chunks())
-        except FudeError as exc:
-            self.messages.show_error(f"{exc}. The picture is still here: save it somewhere else.")
-            return None
-        if not self.running and image is self.result:
-            self._discard_session()  # the picture is safe in the file now
-        self.set_last_folder(str(Path(path).parent))
-        self.messages.show_info(f"Saved {path}")
-        return path
+        return self.save_actions.save_png()
 
     def save_evolution(self) -> ExportDialog | None:
-        """Open the Save evolution dialog (format, frames, size, the file size before saving); its Save asks where
-        and the file is written in the background: `saver.saved` or `saver.failed` follows. The dialog, or None."""
-        images = self.evolution_images()
-        if not images:
-            self.messages.show_info("There is no evolution to save yet: press Start first.")
-            return None
-        if self.saver.busy:
-            self.messages.show_info("An animation is still being written; try again in a moment.")
-            return None
-        fmt, options = self._export_choices()
-        dialog = ExportDialog(images, self._suggested_name(""), self, fmt=fmt, options=options)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.chosen.connect(self._on_export_chosen)
-        dialog.open()  # window-modal, without a nested event loop: a run goes on behind it
-        return dialog
-
-    def _export_choices(self) -> tuple[str, AnimationOptions]:
-        """The format and options last used in the Save evolution dialog (defaults when none or unreadable)."""
-        try:
-            fmt = str(self.store.value(KEY_EXPORT_FORMAT, "gif"))
-            side = self.store.value(KEY_EXPORT_SIDE, 0)
-            options = AnimationOptions(
-                frame_count=int(self.store.value(KEY_EXPORT_FRAMES, AnimationOptions.frame_count)),
-                frame_ms=int(self.store.value(KEY_EXPORT_FRAME_MS, AnimationOptions.frame_ms)),
-                last_frame_ms=int(self.store.value(KEY_EXPORT_HOLD_MS, AnimationOptions.last_frame_ms)),
-                longest_side=int(side) or None)
-        except (TypeError, ValueError, FudeError):
-            return "gif", AnimationOptions()
-        return fmt, options
-
-    @Slot(object)
-    def _on_export_chosen(self, choice: ExportChoice) -> None:
-        o = choice.options
-        for key, value in ((KEY_EXPORT_FORMAT, choice.fmt), (KEY_EXPORT_FRAMES, o.frame_count),
-                           (KEY_EXPORT_FRAME_MS, o.frame_ms), (KEY_EXPORT_HOLD_MS, o.last_frame_ms),
-                           (KEY_EXPORT_SIDE, o.longest_side or 0)):
-            self.store.setValue(key, value)
-        if not self.saver.start(choice.path, choice.write, choice.note):
-            self.messages.show_info("An animation is still being written; try again in a moment.")
-            return
-        self.messages.show_info(f"Writing {choice.path} ({choice.note})…")
-
-    @Slot(str, str)
-    def _on_saved(self, path: str, note: str) -> None:
-        self.set_last_folder(str(Path(path).parent))
-        self.messages.show_info(f"Saved {path}" + (f" ({note})" if note else ""))
-
-    # ---- history ----
-
-    def _build_history_area(self) -> QWidget:
-        """The canvas, the history view that takes its place while history pictures are shown, and the strip of
-        the history under them."""
-        self.history = HistoryStore(self._history_folder, self._history_limit_mb() * MB)
-        self.history_strip = HistoryStrip(self.history)
-        self.history_strip.selectionChanged.connect(self._on_history_selection)
-        self.history_strip.saveRequested.connect(self.save_history_entry)
-        self.history_strip.removeRequested.connect(self.remove_history_entry)
-        self.history_strip.limitRequested.connect(self.ask_history_limit)
-        self.history_strip.failed.connect(self.messages.show_error)
-        self.history_view = HistoryView()
-        self.history_info = QLabel()
-        self.history_info.setObjectName("historyInfo")
-        self.history_info.setWordWrap(True)
-        self.history_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        back = QPushButton("Back to the current picture")
-        back.setObjectName("historyBack")
-        back.setToolTip("Show the picture of the render again (Ctrl+1)")
-        back.clicked.connect(self.show_current_picture)
-        header = QHBoxLayout()
-        header.setContentsMargins(0, 0, 0, 0)
-        header.addWidget(self.history_info, 1)
-        header.addWidget(back, 0, Qt.AlignmentFlag.AlignTop)
-        self._history_page = QWidget()
-        self._history_page.setObjectName("historyPage")
-        page = QVBoxLayout(self._history_page)
-        page.setContentsMargins(0, 0, 0, 0)
-        page.setSpacing(4)
-        page.addLayout(header)
-        page.addWidget(self.history_view, 1)
-        self.picture_stack = QStackedWidget()
-        self.picture_stack.addWidget(self.canvas)
-        self.picture_stack.addWidget(self._history_page)
-        area = QWidget()
-        layout = QVBoxLayout(area)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(6)
-        layout.addWidget(self.picture_stack, 1)
-        layout.addWidget(self.history_strip)
-        return area
-
-    def _build_history_actions(self) -> None:
-        self.history_limit_action = self._action("History size &limit…", self.ask_history_limit)
-        self.history_back_action = self._action("&Back to the current picture", self.show_current_picture)
-        menu = self.menuBar().addMenu("&History")
-        menu.addAction(self.history_back_action)
-        menu.addAction(self.history_limit_action)
-        # choosing what the canvas shows, or starting a run, leaves the history view
-        self.compare_group.buttonClicked.connect(self.show_current_picture)
-        self.compare_actions.triggered.connect(self.show_current_picture)
-        self._history_state = self.state
-        self.stateChanged.connect(self._on_state_for_history)
-
-    def _history_limit_mb(self) -> int:
-        try:
-            limit = int(self.store.value(KEY_HISTORY_LIMIT, DEFAULT_LIMIT_BYTES // MB))
-        except (TypeError, ValueError):
-            return DEFAULT_LIMIT_BYTES // MB
-        return limit if limit > 0 else DEFAULT_LIMIT_BYTES // MB
+        return self.save_actions.save_evolution()
 
     @property
     def showing_history(self) -> bool:
-        """Whether history pictures are shown in the canvas's place."""
-        return self.picture_stack.currentWidget() is self._history_page
-
-    def show_current_picture(self, *_: object) -> None:
-        """Leave the history view: the canvas (the render's picture) is shown again."""
-        self.history_strip.clear_selection()
-        self.picture_stack.setCurrentWidget(self.canvas)
-        self.history_view.set_pictures([])
-
-    @Slot(str)
-    def _on_state_for_history(self, state: str) -> None:
-        if state == "running" and self._history_state == "idle":  # a new run: watch it grow
-            self.show_current_picture()
-        self._history_state = state
-
-    def _keep_in_history(self, finished: bool) -> None:
-        """Keep the picture on the canvas in the history (as Save PNG would write it), in the background."""
-        if self.result is not None and self.record is not None:
-            self.history_strip.add(self.result, self.result_text_chunks(), finished)
-
-    def _keep_failed_in_history(self) -> None:
-        """A run that failed part-way: its last good picture (already on the canvas) is kept as a stopped one."""
-        if self.record is not None and self.record.latest is not None:
-            self._keep_in_history(finished=False)
-
-    @Slot(object)
-    def _on_history_selection(self, entries: list[HistoryEntry]) -> None:
-        """One picture picked: show it and its settings; two: side by side; none: back to the canvas."""
-        if not entries:
-            self.show_current_picture()
-            return
-        pictures = []
-        for entry in entries:
-            try:
-                image = self.history.image(entry)
-            except FudeError as exc:
-                self.messages.show_error(f"{exc}. It cannot be shown.")
-                return
-            pictures.append((to_qimage(image), entry_time(entry) + ("" if entry.finished else " · stopped")))
-        self.history_view.set_pictures(pictures)
-        if len(entries) == 1:
-            self.history_info.setText(describe_entry(entries[0]))
-        else:
-            self.history_info.setText(f"Left: {describe_entry(entries[0])}\nRight: {describe_entry(entries[1])}")
-        self.picture_stack.setCurrentWidget(self._history_page)
-
-    def _history_name(self, entry: HistoryEntry) -> str:
-        stored = entry.stored
-        if stored is not None and stored.content_name:
-            styles = "_".join(Path(name).stem for name in (stored.style_names or (stored.style_name,)))
-            stem = f"{Path(stored.content_name).stem}_in_{styles}"
-        else:
-            stem = "fude"
-        stem += time.strftime("_%Y%m%d-%H%M%S", time.localtime(entry.created))
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
-        return os.path.join(self.last_folder(), safe + ".png")
+        return self.history_panel.showing
 
     def save_history_entry(self, entry: HistoryEntry) -> str | None:
-        """Ask where, then save a history picture as PNG with its settings; the path, or None."""
-        path, _ = QFileDialog.getSaveFileName(self, "Save the history picture as PNG", self._history_name(entry),
-                                              "PNG image (*.png)")
-        if not path:
-            return None
-        if not path.lower().endswith(".png"):
-            path += ".png"
-        stored = entry.stored
-        text = {} if stored is None else png_text_chunks(stored.settings, stored.content_name,
-                                                         stored.style_names or stored.style_name)
-        try:
-            save_png(path, self.history.image(entry), text)
-        except FudeError as exc:
-            self.messages.show_error(f"{exc}. The picture is still in the history: save it somewhere else.")
-            return None
-        self.set_last_folder(str(Path(path).parent))
-        self.messages.show_info(f"Saved {path}")
-        return path
-
-    def remove_history_entry(self, entry: HistoryEntry) -> None:
-        """Delete a picture from the history (its file in the data folder)."""
-        try:
-            self.history.remove(entry)
-        except FudeError as exc:
-            self.messages.show_error(str(exc))
-        else:
-            self.messages.show_info(f"The picture of {entry_time(entry)} was removed from the history.")
-        self.history_strip.refresh()
+        return self.history_panel.save_entry(entry)
 
     def ask_history_limit(self) -> int | None:
-        """Ask how many MB the history may take; the limit set, or None when cancelled."""
-        megabytes, ok = QInputDialog.getInt(
-            self, "History size", "Keep at most this many MB of pictures in the history\n(the oldest go first; "
-            "the newest one always stays):", self.history.limit_bytes // MB, 1, 1_000_000, 10)
-        if not ok:
-            return None
-        return megabytes if self.set_history_limit(megabytes) else None
+        return self.history_panel.ask_limit()
 
-    def set_history_limit(self, megabytes: int, confirm: bool = True) -> bool:
-        """Keep at most `megabytes` of history (remembered between launches). With `confirm`, a limit that would
-        remove pictures asks first; False when the user keeps the old limit."""
-        entries = self.history_strip.entries
-        total, doomed = 0, 0
-        for i, entry in enumerate(entries):  # newest first: what the engine keeps
-            total += entry.size_bytes
-            if i > 0 and total > megabytes * MB:
-                doomed += 1
-        if confirm and doomed:
-            answer = QMessageBox.question(
-                self, "History size", f"At {megabytes} MB the {doomed} oldest picture{'s' if doomed != 1 else ''} "
-                "of the history will be deleted. Go on?")
-            if answer != QMessageBox.StandardButton.Yes:
-                return False
-        try:
-            removed = self.history.set_limit(megabytes * MB)
-        except FudeError as exc:
-            self.messages.show_error(str(exc))
-            return False
-        self.store.setValue(KEY_HISTORY_LIMIT, megabytes)
-        self.history_strip.refresh()
-        gone = f"; the {len(removed)} oldest pictures were removed" if removed else ""
-        self.messages.show_info(f"The history keeps up to {megabytes} MB{gone}.")
-        return True
+    # ---- the style controls (app/style_wiring.py) ----
 
-    def _close_history(self) -> None:
-        """On closing: a run just stopped still reaches the history, and pictures being kept are finished."""
-        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall.value)  # the stopped run's outcome
-        self.history_strip.wait()
+    @property
+    def device_memory(self) -> DeviceMemory | None:
+        return self.style_wiring.device_memory
+
+    def set_device_memory(self, memory: DeviceMemory | None) -> None:
+        self.style_wiring.set_device_memory(memory)
+
+    def save_preset(self) -> Preset | None:
+        return self.style_wiring.save_preset()
 
     # ---- window-level events ----
 
@@ -1260,7 +793,7 @@ class MainWindow(QMainWindow):
         self.save_state()
         self.stop_worker()
         self.saver.wait()  # an animation being written is finished, not cut off
-        self._close_history()
+        self.history_panel.on_window_closing()
         self._discard_session()  # closing is a choice: only a crash or a kill leaves a picture to restore
         super().closeEvent(event)
 
