@@ -4,24 +4,25 @@ The window creates one `CompareSwitch` and holds it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import Slot
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QAbstractButton, QButtonGroup, QHBoxLayout, QToolButton
 
 from app.preview import CompareMode
+from app.window_part import WindowPart
 
 if TYPE_CHECKING:
     from app.window import MainWindow
 
 
-class CompareSwitch(QObject):
+class CompareSwitch(WindowPart):
     """The compare buttons of `window` (`group`, laid out in `row`) and, once `add_actions` has made them, its View
     menu actions (`action_group`)."""
 
     def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)  # the window is found as the parent: no Python reference cycle between the two
+        super().__init__(window)
         self.group = QButtonGroup(window)
         self.row = QHBoxLayout()
         self.row.setSpacing(0)
@@ -40,10 +41,6 @@ class CompareSwitch(QObject):
             button.setProperty("compareMode", mode.value)
             self.row.addWidget(button)
         self.group.buttonClicked.connect(self._on_button)
-
-    @property
-    def _window(self) -> MainWindow:
-        return cast("MainWindow", self.parent())
 
     def add_actions(self) -> list[QAction]:
         """The View menu's actions, one per mode (for the window to put in the menu)."""

@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, Slot
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.history_strip import HistoryStrip, HistoryView, describe_entry, entry_time
 from app.qimage import to_qimage
+from app.window_part import WindowPart
 from engine.errors import FudeError
 from engine.export import save_png
 from engine.history import DEFAULT_LIMIT_BYTES, HistoryEntry, HistoryStore
@@ -36,13 +37,13 @@ KEY_HISTORY_LIMIT = "history/limitMB"
 MB = 2**20
 
 
-class HistoryPanel(QObject):
+class HistoryPanel(WindowPart):
     """The history store, its strip and its view for `window`, kept in `folder`. `area` is the widget the window
     lays out: the canvas, the history view that takes its place while history pictures are shown, and the strip
     under them."""
 
     def __init__(self, window: MainWindow, folder: Path) -> None:
-        super().__init__(window)  # the window is found as the parent: no Python reference cycle between the two
+        super().__init__(window)
         self.history = HistoryStore(folder, self._limit_mb() * MB)
         self.strip = HistoryStrip(self.history)
         self.strip.selectionChanged.connect(self._on_selection)
@@ -80,10 +81,6 @@ class HistoryPanel(QObject):
         layout.addWidget(self.stack, 1)
         layout.addWidget(self.strip)
         self._state = window.state  # the window's state when last told: a new run leaves the history view
-
-    @property
-    def _window(self) -> MainWindow:
-        return cast("MainWindow", self.parent())
 
     def add_actions(self) -> None:
         """The History menu; choosing what the canvas shows, or starting a run, leaves the history view."""

@@ -12,7 +12,7 @@ from concurrent.futures import Future
 
 import numpy as np
 from PySide6.QtCore import QRect, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter, QPainterPath, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.controls import format_lam
-from app.preview import fit_rect
+from app.preview import fit_rect, paint_badge
 from app.qimage import to_qimage
 from engine.errors import FudeError
 from engine.history import HistoryEntry, HistoryStore
@@ -397,8 +397,4 @@ class HistoryView(QWidget):
         text = metrics.elidedText(text, Qt.TextElideMode.ElideRight, max(20, target.width() - 30))
         width, height = metrics.horizontalAdvance(text) + 14, metrics.height() + 6
         box = QRectF(target.x() + 8, target.y() + 8, width, height)
-        path = QPainterPath()
-        path.addRoundedRect(box, 4, 4)
-        painter.fillPath(path, QColor(0, 0, 0, 150))
-        painter.setPen(QColor("white"))
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        paint_badge(painter, box, text)

@@ -20,6 +20,15 @@ def fit_rect(size: QSize, area: QRect) -> QRect:
                  scaled.width(), scaled.height())
 
 
+def paint_badge(painter: QPainter, box: QRectF, text: str) -> None:
+    """`text` in white on a dark, rounded, see-through label filling `box`, readable over any picture."""
+    path = QPainterPath()
+    path.addRoundedRect(box, 4, 4)
+    painter.fillPath(path, QColor(0, 0, 0, 150))
+    painter.setPen(QColor("white"))
+    painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+
 class CompareMode(Enum):
     RESULT = "result"
     CONTENT = "content"
@@ -177,11 +186,7 @@ class PreviewCanvas(PaintTimedWidget):
         width, height = metrics.horizontalAdvance(text) + 14, metrics.height() + 6
         x = target.x() + 8 if left else target.right() - 8 - width
         box = QRectF(x, target.y() + 8, width, height)
-        path = QPainterPath()
-        path.addRoundedRect(box, 4, 4)
-        painter.fillPath(path, QColor(0, 0, 0, 150))
-        painter.setPen(QColor("white"))
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        paint_badge(painter, box, text)
 
     # ---- the split divider ----
 

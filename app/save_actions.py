@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import QFileDialog
 
 from app.export_dialog import ExportChoice, ExportDialog
 from app.saving import BackgroundSaver
+from app.window_part import WindowPart
 from engine.errors import FudeError
 from engine.export import AnimationOptions, save_png
 
@@ -26,18 +27,14 @@ KEY_EXPORT_HOLD_MS = "export/holdMs"
 KEY_EXPORT_SIDE = "export/longestSide"
 
 
-class SaveActions(QObject):
+class SaveActions(WindowPart):
     """Saving for `window`; `saver` writes animations off the GUI thread, one at a time."""
 
     def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)  # the window is found as the parent: no Python reference cycle between the two
+        super().__init__(window)
         self.saver = BackgroundSaver(window)
         self.saver.saved.connect(self._on_saved)
         self.saver.failed.connect(window.messages.show_error)
-
-    @property
-    def _window(self) -> MainWindow:
-        return cast("MainWindow", self.parent())
 
     def _suggested_name(self, suffix: str) -> str:
         window = self._window

@@ -5,12 +5,12 @@ size. Drops, pastes and opens add a painting (up to MAX_STYLES); loading itself 
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget
 
 from app.controls import format_scale
 from app.image_pane import ImagePane, LoadedImage
-from app.preview import fit_rect
+from app.preview import fit_rect, paint_badge
 from app.qimage import to_qimage
 
 MAX_STYLES = 4
@@ -272,11 +272,7 @@ class StylePane(ImagePane):
         metrics = painter.fontMetrics()
         box = QRectF(frame.right() - metrics.horizontalAdvance(text) - 16, frame.bottom() - metrics.height() - 9,
                      metrics.horizontalAdvance(text) + 12, metrics.height() + 4)
-        path = QPainterPath()
-        path.addRoundedRect(box, 4, 4)
-        painter.fillPath(path, QColor(0, 0, 0, 150))
-        painter.setPen(QColor("white"))
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        paint_badge(painter, box, text)
 
     def _tile(self, size: QSize) -> QPixmap:
         key = (self._selected, size.width(), size.height())

@@ -5,15 +5,16 @@ holds it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QCheckBox, QMenu
 
 from app.controls import StyleScaleControl
 from app.memory_probe import DeviceMemory, MemoryProbe, size_offer
 from app.presets_menu import PresetBar
+from app.window_part import WindowPart
 from engine.colour import keep_colours
 from engine.errors import FudeError
 from engine.presets import FILE_NAME as PRESETS_FILE
@@ -26,12 +27,12 @@ if TYPE_CHECKING:
 KEY_PRESET = "render/preset"
 
 
-class StyleWiring(QObject):
+class StyleWiring(WindowPart):
     """The style scale, the Keep colours switch, the presets row and the memory probe of `window`, made from
     `settings` before the window lays them out."""
 
     def __init__(self, window: MainWindow, settings: RenderSettings) -> None:
-        super().__init__(window)  # the window is found as the parent: no Python reference cycle between the two
+        super().__init__(window)
         window.style_pane.weightsChanged.connect(self._on_style_weights_changed)
         self.style_scale = StyleScaleControl(settings.style_scale)
         self.style_scale.scaleChanged.connect(self._on_style_scale_changed)
@@ -53,10 +54,6 @@ class StyleWiring(QObject):
         self.memory_probe = MemoryProbe(self)
         self.memory_probe.measured.connect(self._on_memory_measured)
         self.device_memory: DeviceMemory | None = None
-
-    @property
-    def _window(self) -> MainWindow:
-        return cast("MainWindow", self.parent())
 
     def add_actions(self, view_menu: QMenu) -> None:
         self.keep_colours_action = self._window._action("&Keep the content's colours", None, ["Ctrl+K"])
