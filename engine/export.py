@@ -1,14 +1,17 @@
 """Write results: a PNG carrying the settings that made it, and the evolution as an animated GIF or WebP or an
 MP4 video, each written atomically (a temporary file in the same folder, then a rename) so a failed write leaves
-any existing file untouched and nothing partial behind."""
+any existing file untouched and nothing partial behind; and read back the settings a PNG carries."""
 
 from __future__ import annotations
 
 import errno
 import io
 import os
+import signal
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
@@ -17,8 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from engine.errors import ExportError, SettingsError
+from engine.errors import ExportError, ImageError, SettingsError
 from engine.settings import StoredRender, parse_png_text
+from engine.untrusted import read_png_text
 
 GIF_MAX_FRAMES = 60
 GIF_FRAME_MS = 80
@@ -27,7 +31,11 @@ GIF_LAST_FRAME_MS = 2500  # the finished picture is held so a viewer sees it bef
 ANIMATION_FORMATS = ("gif", "webp", "mp4")
 WEBP_QUALITY = 80
 MP4_CRF = 20  # x264's constant quality: lower is better and larger; 20 shows no visible loss on these pictures
-FFMPEG_TIMEOUT_S = 600.0
+FFMPEG_TIMEOUT_S = 600.0  # the whole encode, frames fed included
+# The temporary file beside the target: a short name, so any name the folder can take works as a target too
+# (a name of `.{name}...` would be longer than a valid 240-character name, and over the usual 255-byte limit).
+TEMP_PREFIX = ".fude-"
+TEMP_SUFFIX = ".part"
 
 
 def _check_name(p: Path) -> None:
@@ -63,7 +71,7 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[io.BufferedW
         raise ExportError(p, "is not a file name")
     folder = p.parent if str(p.parent) else Path(".")
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=folder)
+        fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=folder)
     except OSError as exc:
         raise ExportError(p, _reason(exc, folder)) from None
     tmp = Path(tmp_name)
@@ -86,7 +94,26 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[io.BufferedW
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _sync_folder(folder)
     return p
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush the folder's entry for the renamed file to disk, so a power cut just after a save cannot bring back
+    the old file (or none). Where folders cannot be opened or synced (Windows, some network filesystems), the
+    rename itself is all there is."""
+    if os.name == "nt":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # EINVAL and the like: the filesystem does not sync folders
+        pass
+    finally:
+        os.close(fd)
 
 
 def _reason(exc: OSError, folder: Path) -> str:
@@ -115,11 +142,13 @@ def save_png(path: str | os.PathLike[str], image: np.ndarray, text: dict[str, st
 
 
 def read_png_render(path: str | os.PathLike[str]) -> StoredRender | None:
-    """The render settings stored in a PNG that Fude made, or None for any other picture."""
+    """The render settings stored in a PNG that Fude made, or None for any other picture (or any file that is
+    not a readable PNG: a device, a FIFO, another format). Only the text chunks before the picture data are read,
+    where Fude writes its own, so no frame is decoded (an animated PNG would decode every one); a SettingsError
+    when the stored settings are damaged."""
     try:
-        with Image.open(path) as im:
-            text = dict(getattr(im, "text", {}) or {})
-    except Exception:  # noqa: BLE001 - not a readable PNG: nothing stored in it
+        text = read_png_text(path)
+    except ImageError:  # not a regular file, or not a readable PNG: nothing stored in it
         return None
     return parse_png_text(text, str(path))
 
@@ -259,19 +288,35 @@ def ffmpeg_executable(target: str | os.PathLike[str]) -> str:
         raise ExportError(target, f"MP4 needs ffmpeg, which was not found ({exc})") from None
 
 
-def _feed(process: subprocess.Popen[bytes], frames: Iterable[bytes]) -> None:
-    """Write raw frames to ffmpeg's input and close it; if ffmpeg stops reading, its exit status says why."""
+def _feed(process: subprocess.Popen[bytes], frames: Iterable[bytes], failures: list[BaseException]) -> None:
+    """Write raw frames to ffmpeg's input and close it; if ffmpeg stops reading, its exit status says why. Runs
+    on its own thread, so a write that blocks (an ffmpeg that stalls without exiting) cannot outlast the
+    deadline the waiting thread keeps; a frame that cannot be made is put in `failures` for that thread."""
     assert process.stdin is not None
     try:
         for frame in frames:
             process.stdin.write(frame)
     except OSError:
-        pass  # a broken pipe: ffmpeg gave up, and its messages are read once it has exited
+        pass  # a broken pipe: ffmpeg gave up or was stopped, and its exit status says which
+    except BaseException as exc:  # noqa: BLE001 - e.g. a MemoryError resizing a frame: raised by the waiting thread
+        failures.append(exc)
     finally:
         try:
             process.stdin.close()
         except OSError:
             pass
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Kill ffmpeg and anything it started (its own process group on POSIX), so no process is left holding the
+    pipe that the feeding thread may be blocked writing to."""
+    if os.name == "posix":
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except OSError:  # already gone
+            pass
+    process.kill()
+    process.wait()
 
 
 def _mp4_bytes(images: Sequence[np.ndarray], size: tuple[int, int], frame_ms: int, last_frame_ms: int,
@@ -289,22 +334,38 @@ def _mp4_bytes(images: Sequence[np.ndarray], size: tuple[int, int], frame_ms: in
                    "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(video)]
         with tempfile.TemporaryFile() as errors:
             try:
-                process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+                # a session (process group) of its own, so that _stop reaches anything it starts
+                process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
+                                           start_new_session=os.name == "posix")
             except OSError as exc:
                 raise ExportError(target, f"ffmpeg ({exe}) could not be started: {exc.strerror or exc}") from None
+            failures: list[BaseException] = []
+            feeder: threading.Thread | None = None
             try:
+                deadline = time.monotonic() + FFMPEG_TIMEOUT_S
                 last = _sized(images[-1], size).tobytes()
                 # one frame resized at a time (a 2048 px evolution would not fit in memory all at once)
-                _feed(process, chain((_sized(image, size).tobytes() for image in images[:-1]), repeat(last, held)))
+                frames = chain((_sized(image, size).tobytes() for image in images[:-1]), repeat(last, held))
+                # daemon: should the stopped ffmpeg leave a writer blocked after all, it cannot keep Fude running
+                feeder = threading.Thread(target=_feed, args=(process, frames, failures), name="fude-ffmpeg-feed",
+                                          daemon=True)
+                feeder.start()
                 code = process.wait(timeout=FFMPEG_TIMEOUT_S)
+                feeder.join(max(0.0, deadline - time.monotonic()))
+                if feeder.is_alive():  # ffmpeg exited, yet something it left behind still holds its input open
+                    raise subprocess.TimeoutExpired(command, FFMPEG_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                _stop(process)
+                if feeder is not None:
+                    feeder.join(5.0)  # the kill broke the pipe, so the writer returns at once
                 raise ExportError(target, f"ffmpeg ({exe}) took over {FFMPEG_TIMEOUT_S:g} s and was stopped") from None
             except BaseException:
-                process.kill()
-                process.wait()
+                _stop(process)
+                if feeder is not None:
+                    feeder.join(5.0)
                 raise
+            if failures:
+                raise failures[0]
             if code != 0 or not video.exists():
                 errors.seek(0)
                 said = " ".join(errors.read().decode("utf-8", "replace").split())[-300:]

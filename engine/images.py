@@ -1,5 +1,7 @@
 """Open any picture a user may drop (odd modes, EXIF rotation, animation, 16-bit, transparency) as an RGB
-uint8 array, refuse broken or dangerous files with an ImageError, and resize pictures for the network."""
+uint8 array, refuse broken or dangerous files with an ImageError, and resize pictures for the network. Only
+regular files of bounded size are read (engine/untrusted.py), and only the raster formats in RASTER_FORMATS are
+decoded, whatever the source: no other Pillow plugin (EPS, which runs Ghostscript, among them) sees the bytes."""
 
 from __future__ import annotations
 
@@ -13,21 +15,17 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.errors import ImageError
 from engine.settings import MIN_SIZE
+from engine.untrusted import DECODE_ERRORS, MAX_IMAGE_FILE_BYTES, RASTER_FORMATS, format_bytes, read_file_bytes
+
+# How a refused format is explained: the formats Fude does read, by their usual names.
+_READABLE = "Fude reads PNG, JPEG, WebP, GIF, BMP and TIFF"
 
 
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """The picture at `path` as an H x W x 3 uint8 RGB array, or an ImageError that says what is wrong."""
     p = Path(path)
-    if not p.exists():
-        raise ImageError(p, "no such file")
-    if p.is_dir():
-        raise ImageError(p, "is a folder, not an image file")
-    try:
-        data = p.read_bytes()
-    except PermissionError:
-        raise ImageError(p, "permission denied: the file cannot be read") from None
-    except OSError as exc:
-        raise ImageError(p, f"cannot be read ({exc.strerror or exc})") from None
+    # only a regular file, and never more than the cap: not /dev/zero, a FIFO (which would block) or a folder
+    data = read_file_bytes(p, MAX_IMAGE_FILE_BYTES, ImageError)
     return decode_image(data, str(p))
 
 
@@ -35,12 +33,16 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
     """Decode image bytes (from a file, a paste or a web drop) named `name` in messages."""
     if not data:
         raise ImageError(name, "is empty (0 bytes)")
+    if len(data) > MAX_IMAGE_FILE_BYTES:  # a paste or a download is held to the limit a file is
+        raise ImageError(name, f"is too large ({format_bytes(len(data))}; the limit is "
+                               f"{format_bytes(MAX_IMAGE_FILE_BYTES)})")
     try:
         with warnings.catch_warnings():
             # Pillow warns between 1x and 2x its pixel limit and raises above 2x; both are refused here,
             # by the explicit size check below, so the warning would only be noise on stderr.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
+            # formats=: any other plugin Pillow knows is never tried, so EPS never reaches Ghostscript
+            with Image.open(io.BytesIO(data), formats=RASTER_FORMATS) as im:
                 check_pixel_count(name, *im.size)
                 im.seek(0)  # first frame of an animated GIF/WebP/APNG
                 im.load()
@@ -50,10 +52,10 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
     except Image.DecompressionBombError:
         raise ImageError(name, "is too large to open safely (Pillow's decompression-bomb limit)") from None
     except UnidentifiedImageError:
-        raise ImageError(name, "is not an image Fude can read (unknown or unsupported format)") from None
+        raise ImageError(name, f"is not an image Fude can read (unknown or unsupported format; {_READABLE})") from None
     except MemoryError:
         raise ImageError(name, "is too large to decode with the memory available") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
+    except DECODE_ERRORS as exc:
         # Pillow signals corrupt data with many exception types; "image file is truncated" is an OSError.
         reason = str(exc) or type(exc).__name__
         if "truncated" in reason:

@@ -150,3 +150,17 @@ def test_window_command_without_display_exits_with_message(monkeypatch, capsys) 
     monkeypatch.setattr(cli.sys, "platform", "linux")
     assert cli.main([]) == 1
     assert "no display" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and /dev/zero are POSIX")
+def test_hostile_inputs_are_one_error_line(tmp_path, cat_path, wave_path):
+    """A device, a FIFO, a folder, PostScript and a PNG that claims to be a decompression bomb: each is one
+    `error:` line and exit 2, at once, before anything else is read."""
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    eps = tmp_path / "drawing.png"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n%%EOF\n")
+    for bad in ("/dev/zero", str(fifo), str(tmp_path), str(eps)):
+        assert_refused(fude("render", bad, str(wave_path), "-o", str(tmp_path / "out.png")), bad)
+        assert_refused(fude("render", str(cat_path), bad, "-o", str(tmp_path / "out.png")), bad)
+    assert not (tmp_path / "out.png").exists()
