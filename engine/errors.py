@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import os
 
+from engine.names import MAX_NAME_CHARS, clean_name
+
+# A reason long enough for any sentence Fude writes; a longer one quotes something hostile at length.
+MAX_REASON_CHARS = 1000
+
 
 class FudeError(Exception):
     """An error raised at the edge (loading, saving, choosing weights or a device), shown to the user as-is."""
 
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
         self.path = os.fspath(path)
-        self.reason = " ".join(reason.split())  # always one line: it is shown as `error: PATH: reason`
-        super().__init__(f"{self.path}: {self.reason}")
+        # always one line, and bounded: it is shown as `error: PATH: reason`, and the path may be a hostile name
+        self.reason = clean_name(reason, MAX_REASON_CHARS)
+        super().__init__(f"{clean_name(self.path, 2 * MAX_NAME_CHARS)}: {self.reason}")
 
 
 class ImageError(FudeError):

