@@ -6,12 +6,19 @@ Layout: FOLDER/<key>.png, FOLDER/thumbnails/<key>.jpg, FOLDER/index.json. Each P
 settings chunks, a `fude:history` record (when it was made, whether the run finished), so the PNGs alone are the
 truth: the index only saves opening every PNG at start-up, and is rebuilt from them when it is missing, damaged
 or out of date (another window added a picture). Every write is atomic; a file that is not a history PNG, or
-one that is damaged, is passed over and never stops the rest from showing."""
+one that is damaged, is passed over and never stops the rest from showing.
+
+The folder may hold anything another version of Fude, a crash or a person left there: only names Fude makes
+(keys like 20261129-083000-123456, or -2, -3, ... after it) are listed or deleted, and never through a symlink
+(a linked PNG is no history picture; a linked thumbnails folder is neither written to nor cleaned)."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import stat
 import threading
 import time
 import warnings
@@ -26,6 +33,16 @@ from engine.errors import ExportError, FudeError
 from engine.export import save_png, write_atomically
 from engine.images import load_image
 from engine.settings import PNG_SETTINGS_KEY, StoredRender, parse_png_text
+from engine.untrusted import (
+    MAX_IMAGE_FILE_BYTES,
+    MAX_RECORD_FILE_BYTES,
+    is_plain,
+    is_plain_file,
+    load_json,
+    open_regular_file,
+    plain_status,
+    read_file_bytes,
+)
 
 RECORD_KEY = "fude:history"
 INDEX_NAME = "index.json"
@@ -35,6 +52,8 @@ THUMBNAIL_QUALITY = 85
 DEFAULT_LIMIT_BYTES = 200 * 2**20
 INDEX_FORMAT = 1
 ORPHAN_GRACE_S = 60.0  # a thumbnail without its PNG younger than this may belong to an add still in progress
+KEY = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9]{6}(-[0-9]{1,9})?")  # the names _new_key makes, and no others
+LATEST_CREATED = 32_503_680_000.0  # the year 3000: later is no time Fude wrote (and localtime refuses it)
 
 
 def default_folder() -> Path:
@@ -64,19 +83,39 @@ def _thumbnail_image(image: np.ndarray) -> Image.Image:
 
 
 def _file_size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
+    status = plain_status(path)
+    return status.st_size if is_plain(status, stat.S_IFREG) else 0
 
 
 def _stamp(path: Path) -> list[int]:
     """A PNG's size and modification time: when either differs from the index's, the file is read again."""
-    try:
-        status = path.stat()
-    except OSError:
+    status = plain_status(path)
+    if status is None:
         return [0, 0]
     return [status.st_size, status.st_mtime_ns]
+
+
+def _usable_time(value: object) -> bool:
+    """Whether `value` is a time Fude could have written (one the window can show: time.localtime takes it)."""
+    return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            and 0 <= value < LATEST_CREATED)
+
+
+def _read_thumbnail(path: Path) -> np.ndarray | None:
+    """The thumbnail JPEG at `path`, or None when it is missing, damaged, or anything but a small JPEG in a
+    regular file (a larger picture is no thumbnail Fude made, and is not decoded)."""
+    if not is_plain_file(path):
+        return None
+    try:
+        with warnings.catch_warnings(), open_regular_file(path, MAX_RECORD_FILE_BYTES) as handle:
+            warnings.simplefilter("ignore")
+            with Image.open(handle, formats=["JPEG"]) as im:
+                if max(im.size) > THUMBNAIL_SIDE:
+                    return None
+                im.load()
+                return np.asarray(im.convert("RGB"))
+    except (FudeError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        return None
 
 
 class HistoryStore:
@@ -121,19 +160,24 @@ class HistoryStore:
                                            f"{getattr(image, 'shape', type(image).__name__)}")
         with self._lock:
             try:
-                (self.folder / THUMBNAILS).mkdir(parents=True, exist_ok=True)
+                self.folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise ExportError(self.folder, f"the history folder cannot be made ({exc.strerror or exc})") from None
+            try:
+                (self.folder / THUMBNAILS).mkdir(exist_ok=True)
+            except OSError:
+                pass  # thumbnails are only a shortcut: without the folder they are made from the PNGs when shown
             created = time.time()
             key = self._new_key(created)
             png, thumbnail = self._paths(key)
             record = {"format": INDEX_FORMAT, "created": created, "finished": bool(finished)}
             text = {**text_chunks, RECORD_KEY: json.dumps(record)}
-            self._write_thumbnail(thumbnail, image)
+            wrote_thumbnail = self._write_thumbnail(thumbnail, image)
             try:
                 save_png(png, image, text)  # written last: a history picture exists once its PNG does
             except BaseException:
-                thumbnail.unlink(missing_ok=True)
+                if wrote_thumbnail:
+                    thumbnail.unlink(missing_ok=True)
                 raise
             entry = self._entry(key, record, text.get(PNG_SETTINGS_KEY), _file_size(png) + _file_size(thumbnail))
             index = self._read_index()
@@ -145,16 +189,26 @@ class HistoryStore:
     def _new_key(self, created: float) -> str:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(created)) + f"-{int(created * 1e6) % 1_000_000:06d}"
         key, n = stamp, 1
-        while self._paths(key)[0].exists() or self._paths(key)[1].exists():
+        while any(os.path.lexists(path) for path in self._paths(key)):
             key, n = f"{stamp}-{n}", n + 1
         return key
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         return self.folder / f"{key}.png", self.folder / THUMBNAILS / f"{key}.jpg"
 
-    def _write_thumbnail(self, path: Path, image: np.ndarray) -> None:
-        small = _thumbnail_image(image)
+    def _thumbnails_folder(self) -> bool:
+        """Whether the thumbnails folder is a real folder of the history's own: one that is a symlink (or a
+        junction) leads somewhere else, where Fude neither writes nor deletes."""
+        return is_plain(plain_status(self.folder / THUMBNAILS), stat.S_IFDIR)
+
+    def _write_thumbnail(self, path: Path, image: np.ndarray | Image.Image) -> bool:
+        """Keep the thumbnail of `image` at `path`; False (nothing written) where there is no thumbnails folder
+        of the history's own. Raises ExportError when it cannot be written."""
+        if not self._thumbnails_folder():
+            return False
+        small = image if isinstance(image, Image.Image) else _thumbnail_image(image)
         write_atomically(path, lambda handle: small.save(handle, format="JPEG", quality=THUMBNAIL_QUALITY))
+        return True
 
     # reading --------------------------------------------------------------------------------------------------
 
@@ -162,9 +216,13 @@ class HistoryStore:
         """Every picture in the history, newest first. Damaged, half-written or foreign files are passed over."""
         with self._lock:
             try:
-                names = [p for p in self.folder.iterdir() if p.suffix.lower() == ".png" and p.is_file()]
+                with os.scandir(self.folder) as found:
+                    keys = {name[:-4] for name in (entry.name for entry in found)
+                            if name.endswith(".png") and KEY.fullmatch(name[:-4])}
             except OSError:
                 return []  # no history yet (or the folder cannot be read): nothing to show
+            # a key's PNG that is a symlink or a folder is no picture the history made: not shown, never deleted
+            names = [self._paths(key)[0] for key in keys if is_plain_file(self._paths(key)[0])]
             index = self._read_index()
             fresh: dict[str, dict[str, Any]] = {}
             entries = []
@@ -181,7 +239,7 @@ class HistoryStore:
                 entries.append(self._entry(key, known, known.get("settings"), stamp[0] + _file_size(thumbnail)))
             if fresh != index:
                 self._write_index(fresh)
-                self._remove_orphan_thumbnails(set(fresh))
+                self._remove_orphan_thumbnails(keys)  # a PNG that could not be read keeps its thumbnail
             entries.sort(key=lambda e: (e.created, e.key), reverse=True)
             return entries
 
@@ -191,17 +249,14 @@ class HistoryStore:
 
     def thumbnail(self, entry: HistoryEntry) -> np.ndarray:
         """The small picture of `entry` (longest side 128); made again from the PNG if it is missing or damaged."""
-        try:
-            with Image.open(entry.thumbnail) as im:
-                im.load()
-                return np.asarray(im.convert("RGB"))
-        except (OSError, SyntaxError, ValueError):
-            pass
+        if self._thumbnails_folder():
+            kept = _read_thumbnail(entry.thumbnail)
+            if kept is not None:
+                return kept
         small = _thumbnail_image(self.image(entry))
         try:
             with self._lock:
-                write_atomically(entry.thumbnail,
-                                 lambda handle: small.save(handle, format="JPEG", quality=THUMBNAIL_QUALITY))
+                self._write_thumbnail(entry.thumbnail, small)
         except FudeError:
             pass  # shown from memory this time; a later call tries to keep it again
         return np.asarray(small)
@@ -217,8 +272,14 @@ class HistoryStore:
     # internals ------------------------------------------------------------------------------------------------
 
     def _delete(self, key: str) -> None:
-        """Remove a picture: its PNG first (then it is gone from the history even if its thumbnail stays)."""
-        for path in self._paths(key):
+        """Remove a picture: its PNG first (then it is gone from the history even if its thumbnail stays). Only
+        the regular files of a key Fude made, in the history's own folders: never a symlink, nor through one."""
+        if not KEY.fullmatch(key):
+            return
+        png, thumbnail = self._paths(key)
+        for path in (png, thumbnail) if self._thumbnails_folder() else (png,):
+            if not is_plain_file(path):
+                continue  # already gone, or not a file the history wrote
             try:
                 path.unlink(missing_ok=True)
             except OSError as exc:
@@ -250,7 +311,7 @@ class HistoryStore:
         if settings is not None:
             try:
                 stored = parse_png_text({PNG_SETTINGS_KEY: settings}, str(png))
-            except FudeError:
+            except (FudeError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply to read
                 stored = None  # the picture is still worth showing; only its settings are lost
         return HistoryEntry(key=key, created=float(record["created"]), png=png, thumbnail=thumbnail,
                             stored=stored, finished=bool(record["finished"]), size_bytes=size)
@@ -263,18 +324,18 @@ class HistoryStore:
     def _read_record(self, png: Path, stamp: list[int]) -> dict[str, Any] | None:
         """The index record of a history PNG read from the file itself, or None if it is not one or is damaged."""
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), open_regular_file(png, MAX_IMAGE_FILE_BYTES) as handle:
                 warnings.simplefilter("ignore")
-                with Image.open(png) as im:
+                with Image.open(handle, formats=["PNG"]) as im:
                     if im.format != "PNG":
                         return None
                     info = dict(im.info)
                     im.verify()  # every chunk's checksum, to the end: a truncated or damaged file is refused
-            record = json.loads(info[RECORD_KEY])
-            if not isinstance(record.get("finished"), bool):
+            record = load_json(info[RECORD_KEY])
+            if not isinstance(record.get("finished"), bool) or not _usable_time(record.get("created")):
                 return None
-            float(record["created"])
-        except (OSError, SyntaxError, ValueError, KeyError, TypeError, AttributeError, Image.DecompressionBombError):
+        except (FudeError, OSError, SyntaxError, ValueError, EOFError, KeyError, TypeError, AttributeError,
+                Image.DecompressionBombError):
             return None
         settings = info.get(PNG_SETTINGS_KEY)
         return self._index_record(record, str(settings) if isinstance(settings, str) else None, stamp)
@@ -282,17 +343,17 @@ class HistoryStore:
     def _read_index(self) -> dict[str, dict[str, Any]]:
         """The index as key -> record; empty when it is missing or damaged (it is then rebuilt from the PNGs)."""
         try:
-            raw = json.loads((self.folder / INDEX_NAME).read_text(encoding="utf-8"))
+            raw = load_json(read_file_bytes(self.folder / INDEX_NAME, MAX_RECORD_FILE_BYTES, ExportError))
             if raw.get("format") != INDEX_FORMAT or not isinstance(raw.get("entries"), dict):
                 return {}
             index = {}
             for key, record in raw["entries"].items():
-                if (isinstance(record, dict) and isinstance(record.get("finished"), bool)
-                        and isinstance(record.get("created"), int | float) and isinstance(record.get("png"), list)
+                if (KEY.fullmatch(key) and isinstance(record, dict) and isinstance(record.get("finished"), bool)
+                        and _usable_time(record.get("created")) and isinstance(record.get("png"), list)
                         and isinstance(record.get("settings"), str | None)):
                     index[key] = record
             return index
-        except (OSError, ValueError, AttributeError):
+        except (FudeError, OSError, ValueError, AttributeError):  # ValueError: damaged JSON, or not UTF-8
             return {}
 
     def _write_index(self, index: dict[str, dict[str, Any]]) -> None:
@@ -304,16 +365,26 @@ class HistoryStore:
             pass
 
     def _remove_orphan_thumbnails(self, keys: set[str]) -> None:
-        """Thumbnails whose PNG is gone (removed by another window, or an add that never finished)."""
+        """Thumbnails whose PNG is gone (removed by another window, or an add that never finished): only the
+        regular files named `<key>.jpg` for a key Fude made, in a thumbnails folder that is no symlink."""
+        folder = self.folder / THUMBNAILS
+        if not self._thumbnails_folder():
+            return  # a link to another folder: nothing in it is the history's to delete
         try:
-            thumbnails = list((self.folder / THUMBNAILS).glob("*.jpg"))
+            with os.scandir(folder) as found:
+                names = [entry.name for entry in found]
         except OSError:
             return
         now = time.time()
-        for path in thumbnails:
-            try:
-                if path.stem not in keys and now - path.stat().st_mtime > ORPHAN_GRACE_S:
+        for name in names:
+            key = name[:-4] if name.endswith(".jpg") else ""
+            if not KEY.fullmatch(key) or key in keys:
+                continue
+            path = folder / name
+            status = plain_status(path)
+            if is_plain(status, stat.S_IFREG) and now - status.st_mtime > ORPHAN_GRACE_S:
+                try:
                     path.unlink()
-            except OSError:
-                pass
+                except OSError:
+                    pass
 

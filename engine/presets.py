@@ -13,6 +13,7 @@ from typing import Any
 from engine.errors import ExportError, SettingsError
 from engine.export import write_atomically
 from engine.settings import RenderSettings
+from engine.untrusted import MAX_RECORD_FILE_BYTES, load_json, read_file_bytes
 
 FILE_NAME = "presets.json"
 FORMAT_KEY = "fude_presets"
@@ -107,14 +108,17 @@ class PresetStore:
         self._damaged = self.problem is not None
 
     def _read(self) -> tuple[list[Preset], str | None]:
-        try:
-            raw = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        if not os.path.lexists(self.path):
             return [], None
-        except (OSError, UnicodeDecodeError) as exc:
-            return [], f"{self.path}: the presets cannot be read ({exc.strerror or exc}); they are left out"
         try:
-            record = json.loads(raw)
+            # only a regular file, read without blocking and up to a cap: a FIFO or /dev/zero here must not hang
+            raw = read_file_bytes(self.path, MAX_RECORD_FILE_BYTES, SettingsError).decode("utf-8")
+        except SettingsError as exc:
+            return [], f"{self.path}: the presets cannot be read ({exc.reason}); they are left out"
+        except UnicodeDecodeError as exc:
+            return [], f"{self.path}: the presets cannot be read ({exc}); they are left out"
+        try:
+            record = load_json(raw)
             if not isinstance(record, dict) or not isinstance(record.get("presets"), list):
                 raise ValueError("not a Fude presets file")
         except ValueError as exc:
@@ -181,7 +185,7 @@ class PresetStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ExportError(self.path.parent, f"the folder cannot be made ({exc.strerror or exc})") from None
-        if self._damaged and self.path.exists():
+        if self._damaged and os.path.lexists(self.path):
             self._move_aside()
         data = json.dumps({FORMAT_KEY: FORMAT_VERSION, "presets": [p.to_dict() for p in presets]}, indent=2,
                           ensure_ascii=False)
@@ -193,7 +197,7 @@ class PresetStore:
         """Rename the damaged file to presets.json.damaged (or .damaged-2, ... when that is taken)."""
         target = self.path.with_name(self.path.name + ".damaged")
         number = 1
-        while target.exists():
+        while os.path.lexists(target):
             number += 1
             target = self.path.with_name(f"{self.path.name}.damaged-{number}")
         try:

@@ -8,28 +8,39 @@ a run with several style pictures (their weights are in the settings); picture.p
 without it holds nothing to restore. Its text chunks carry the settings (as any Fude PNG) and a `fude:recovery`
 record: iterations done and planned, the style files, when it was saved, and the process that saved it (a
 folder whose process is still alive belongs to another window that is running and is not offered). A folder
-from before several styles (no style files in its record) has the one style.png."""
+from before several styles (no style files in its record) has the one style.png.
+
+The data folder may hold anything another version of Fude, a crash or a person left there, so cleaning up
+deletes only what Fude can tell is its own and holds nothing worth keeping: a run folder (named as Fude names
+them) whose picture it read in full, or one with no picture and only Fude's own files (an abandoned first save).
+A folder with a picture or a file Fude cannot read or does not know (settings from a newer Fude, a damaged
+record, a stranger's file) is moved aside whole to ROOT-kept/ (beside ROOT: `recovery-kept`), where nothing
+lists or prunes it, so a newer Fude or the user can still get at it. A symlink is never followed: a linked run
+folder is passed over, and only regular files with Fude's own names are ever deleted."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
+import math
 import os
 import re
-import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from engine.errors import FudeError
-from engine.export import save_png
+from engine.errors import FudeError, ImageError
+from engine.export import TEMP_PREFIX, TEMP_SUFFIX, save_png
 from engine.images import load_image
 from engine.settings import RenderSettings, StoredRender, join_style_names, parse_png_text, png_text_chunks
+from engine.untrusted import is_plain_file, is_plain_folder, load_json, read_png_text
 
 SAVE_INTERVAL_S = 5.0
 KEEP_UNFINISHED = 3  # older unfinished pictures than this many are removed when a new run first saves
@@ -37,6 +48,21 @@ INCOMPLETE_GRACE_S = 60.0
 RECORD_KEY = "fude:recovery"
 PICTURE, CONTENT, STYLE = "picture.png", "content.png", "style.png"
 STYLE_FILE = re.compile(r"style(_[0-9]{1,3})?\.png")  # the names a record may give for style pictures
+# The names Fude gives what it writes: run folders (tempfile.mkdtemp with a time prefix), their pictures, and the
+# temporary files of an atomic write (export.write_atomically's, and ".<name>.<random>.part" from earlier versions).
+RUN_FOLDER = re.compile(r"[0-9]{8}-[0-9]{6}-[A-Za-z0-9_]{1,32}")
+_OWN_NAME = r"(?:picture\.png|content\.png|style(?:_[0-9]{1,3})?\.png)"
+OWN_FILE = re.compile(rf"{_OWN_NAME}|\.{_OWN_NAME}\.[A-Za-z0-9_]{{1,32}}\.part"
+                      rf"|{re.escape(TEMP_PREFIX)}[A-Za-z0-9_]{{1,32}}{re.escape(TEMP_SUFFIX)}")
+KEPT_SUFFIX = "-kept"
+MAX_PID = 2**31 - 1  # os.kill takes a C int; anything larger (or 0, or negative: a process group) is no owner
+MAX_COUNT = 2**31 - 1  # iterations as the window's progress bar can show them
+LATEST_SAVE = 32_503_680_000.0  # the year 3000: later is no time Fude wrote (and localtime refuses it on Windows)
+# Windows (kernel32): what _windows_alive asks for and what it is told.
+PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
+STILL_ACTIVE = 259
+ERROR_ACCESS_DENIED = 5
+_WINDOWS = os.name == "nt"
 
 
 def style_file(number: int) -> str:
@@ -80,8 +106,70 @@ class Recovered:
                 f"saved {when}")
 
 
+# ---- is the process that wrote a folder still running? ----------------------------------------------------------
+
+
+class _FILETIME(ctypes.Structure):
+    _fields_ = [("dwLowDateTime", ctypes.c_uint32), ("dwHighDateTime", ctypes.c_uint32)]
+
+
+def _windows_api() -> tuple[Any, Callable[[], int]]:
+    """kernel32, with the signatures _windows_alive uses (a HANDLE is pointer-sized: the default int would cut a
+    64-bit one short), and the call that reads the last error; only on Windows."""
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    handle, dword, filetime = ctypes.c_void_p, ctypes.c_uint32, ctypes.POINTER(_FILETIME)
+    kernel32.OpenProcess.argtypes, kernel32.OpenProcess.restype = (dword, ctypes.c_int, dword), handle
+    kernel32.GetExitCodeProcess.argtypes = (handle, ctypes.POINTER(dword))
+    kernel32.GetProcessTimes.argtypes = (handle, filetime, filetime, filetime, filetime)
+    kernel32.CloseHandle.argtypes = (handle,)
+    return kernel32, ctypes.get_last_error  # type: ignore[attr-defined]
+
+
+def _windows_created(kernel32: Any, handle: Any) -> str | None:
+    """When the process behind `handle` was created (a FILETIME, as a decimal string), or None."""
+    times = [_FILETIME() for _ in range(4)]  # creation, exit, kernel, user
+    if not kernel32.GetProcessTimes(handle, *(ctypes.pointer(t) for t in times)):
+        return None
+    return str(times[0].dwHighDateTime << 32 | times[0].dwLowDateTime)
+
+
+def _windows_process_start(pid: int, kernel32: Any) -> str | None:
+    """When process `pid` started, on Windows (`kernel32`: the DLL, or a stand-in with its four functions)."""
+    handle = kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
+    if not handle:
+        return None
+    try:
+        return _windows_created(kernel32, handle)
+    finally:
+        kernel32.CloseHandle(handle)
+
+
+def _windows_alive(pid: int, started: str | None, kernel32: Any, last_error: Callable[[], int]) -> bool:
+    """Whether process `pid` (started at `started`, when known) still runs, on Windows, where os.kill would end
+    it: it can be opened, has not exited, and is the process that started then, not a later one with its pid."""
+    handle = kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
+    if not handle:
+        return last_error() == ERROR_ACCESS_DENIED  # someone else's process; any other failure: no such process
+    try:
+        code = ctypes.c_uint32()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.pointer(code)):
+            return True  # it exists and cannot be asked: leave its folder alone
+        if code.value != STILL_ACTIVE:
+            return False
+        now = _windows_created(kernel32, handle)
+        return started is None or now is None or now == started
+    finally:
+        kernel32.CloseHandle(handle)
+
+
 def _process_start(pid: int) -> str | None:
-    """When process `pid` started (Linux: /proc), to tell a live owner from a later process that got its pid."""
+    """When process `pid` started (Linux: /proc; Windows: its creation time), to tell a live owner from a later
+    process that got its pid; None where that cannot be known."""
+    if _WINDOWS:
+        try:
+            return _windows_process_start(pid, _windows_api()[0])
+        except (OSError, AttributeError):
+            return None
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
         return text.rsplit(")", 1)[1].split()[19]
@@ -91,18 +179,24 @@ def _process_start(pid: int) -> str | None:
 
 def _alive(pid: int, started: str | None) -> bool:
     """Whether process `pid` (which started at `started`, when known) is still running."""
-    if os.name == "nt":
-        return False  # os.kill would end the process there; an offer too many is the safe side
+    if _WINDOWS:
+        try:
+            return _windows_alive(pid, started, *_windows_api())
+        except (OSError, AttributeError):
+            return True  # cannot tell: never prune what may be another window's live run
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True  # someone else's process
-    except OSError:
+    except (OSError, OverflowError):
         return False
     now = _process_start(pid)
     return started is None or now is None or now == started
+
+
+# ---- the session and the store ----------------------------------------------------------------------------------
 
 
 class RecoverySession:
@@ -167,16 +261,18 @@ class RecoverySession:
         with self._lock:
             self._closed = True
             if self.folder is not None:
-                shutil.rmtree(self.folder, ignore_errors=True)
+                _remove_own_files(self.folder)
 
 
 class RecoveryStore:
     """The recovery folder: `begin` a session per run, find the `latest` unfinished picture, `discard` one.
-    `folder` defaults to the user's data directory; `clock` (seconds, monotonic) is injectable for tests."""
+    `folder` defaults to the user's data directory; `clock` (seconds, monotonic) is injectable for tests.
+    `kept` is where folders that cannot be read are moved aside rather than deleted (ROOT-kept, beside ROOT)."""
 
     def __init__(self, folder: str | os.PathLike[str] | None = None, interval_s: float = SAVE_INTERVAL_S,
                  clock: Callable[[], float] = time.monotonic, keep: int = KEEP_UNFINISHED) -> None:
         self.root = Path(folder) if folder is not None else default_folder()
+        self.kept = self.root.with_name(self.root.name + KEPT_SUFFIX)
         self.interval_s = interval_s
         self.clock = clock
         self.keep = max(1, keep)
@@ -195,38 +291,52 @@ class RecoveryStore:
         return session
 
     def _folders(self) -> list[Path]:
-        """Run folders, newest first."""
+        """Run folders, newest first: the folders in ROOT itself, never a symlink (or Windows junction) to one."""
         try:
-            folders = [p for p in self.root.iterdir() if p.is_dir()]
+            with os.scandir(self.root) as found:
+                folders = [Path(entry.path) for entry in found]
         except OSError:
             return []
+        folders = [p for p in folders if is_plain_folder(p)]
         return sorted(folders, key=lambda p: _mtime(p / PICTURE), reverse=True)
 
     def _meta(self, folder: Path) -> tuple[dict, StoredRender] | None:
         """The recovery record and the stored settings of `folder`'s picture, read from its text chunks only;
-        None for a folder without a complete picture."""
+        None for a folder without a complete picture Fude can read in full (a damaged or foreign record,
+        settings it does not know, a picture that is a symlink)."""
         try:
-            with Image.open(folder / PICTURE) as im:
-                text = dict(getattr(im, "text", {}) or {})
-            record = json.loads(text[RECORD_KEY])
+            text = _picture_text(folder)
+            record = _record(text)
             stored = parse_png_text(text, str(folder / PICTURE))
-            if stored is None or not isinstance(record, dict):
-                return None
-            for key, kind in (("pid", int), ("index", int), ("total", int), ("saved_at", float)):
-                kind(record[key])  # present and a number, or the folder is not usable
-            _style_files(record)
-        except (OSError, ValueError, KeyError, TypeError, SyntaxError, FudeError):
+        except (FudeError, ValueError, RecursionError):  # RecursionError: settings JSON nested too deeply
+            return None
+        if stored is None:
             return None
         return record, stored
 
     @staticmethod
     def _owned(record: dict) -> bool:
         """Whether another Fude that is still running wrote this record (its run is not unfinished: it is live)."""
-        pid = int(record["pid"])
+        pid = record.get("pid")
+        if not _whole(pid) or not 0 < pid <= MAX_PID:
+            return False
         return pid != os.getpid() and _alive(pid, record.get("started"))
+
+    def _owned_folder(self, folder: Path) -> bool:
+        """Whether a folder whose picture could not be read in full names a running Fude as its writer (a newer
+        Fude may write settings this one does not know, and its run must not be moved from under it)."""
+        try:
+            record = load_json(_picture_text(folder)[RECORD_KEY])
+        except (FudeError, ValueError, KeyError, RecursionError):
+            return False
+        return isinstance(record, dict) and self._owned(record)
 
     def _load(self, folder: Path, record: dict, stored: StoredRender) -> Recovered | None:
         try:
+            files = [PICTURE, CONTENT, *_style_files(record)]
+            for name in files:
+                if not is_plain_file(folder / name):  # a symlink, a folder: not a picture this run wrote
+                    raise ImageError(folder / name, "is not a picture Fude wrote")
             styles = tuple(load_image(folder / name) for name in _style_files(record))
             names = stored.style_names
             if len(names) != len(styles):
@@ -237,7 +347,7 @@ class RecoveryStore:
                 style=styles[0], content_name=stored.content_name, style_name=join_style_names(names),
                 settings=stored.settings, index=int(record["index"]), total=int(record["total"]),
                 saved_at=float(record["saved_at"]), styles=styles, style_names=names)
-        except FudeError:
+        except (FudeError, ValueError):
             return None
 
     def latest(self) -> Recovered | None:
@@ -251,27 +361,98 @@ class RecoveryStore:
         return None
 
     def discard(self, recovered: Recovered | Path) -> None:
-        """Remove one unfinished picture (or its folder)."""
+        """Remove one unfinished picture (or its folder): Fude's own files in it, then the folder if that empties
+        it; never through a symlink."""
         folder = recovered.folder if isinstance(recovered, Recovered) else Path(recovered)
-        if folder.parent == self.root:
-            shutil.rmtree(folder, ignore_errors=True)
+        if folder.parent == self.root and is_plain_folder(folder):
+            _remove_own_files(folder)
 
     def prune(self, keep: int) -> None:
-        """Remove all but the `keep` newest unfinished pictures, and incomplete folders older than a minute (a
-        younger one may be another window's first save under way); folders of running Fudes are left alone."""
+        """Remove all but the `keep` newest unfinished pictures, and abandoned first saves (no picture, only
+        Fude's own files) older than a minute (a younger one may be another window's first save under way);
+        move aside, never delete, what cannot be read in full or holds anything else; folders of running Fudes
+        are left alone. Never raises: a folder that cannot be cleaned stays as it is."""
         kept = 0
+        now = time.time()
         for folder in self._folders():
+            names = _listing(folder)
+            if names is None:
+                continue  # cannot even be listed: nothing to tell about it, so nothing is done to it
+            own = RUN_FOLDER.fullmatch(folder.name) is not None and all(names.values())
             meta = self._meta(folder)
-            if meta is None:
-                if time.time() - _mtime(folder) > INCOMPLETE_GRACE_S:
-                    shutil.rmtree(folder, ignore_errors=True)
+            if meta is not None:
+                if self._owned(meta[0]):
+                    continue
+                if kept < keep:
+                    kept += 1
+                elif own:
+                    _remove_own_files(folder)
+                else:
+                    self._move_aside(folder)
                 continue
-            if self._owned(meta[0]):
+            if now - max(_mtime(folder), _mtime(folder / PICTURE)) <= INCOMPLETE_GRACE_S:
+                continue  # perhaps a save under way (another window's, or a newer Fude's)
+            if self._owned_folder(folder):
                 continue
-            if kept < keep:
-                kept += 1
+            if own and PICTURE not in names:
+                _remove_own_files(folder)  # an abandoned first save: only the content and styles, written again
+            else:
+                self._move_aside(folder)
+
+    def _move_aside(self, folder: Path) -> Path | None:
+        """Move `folder` whole into `kept` under a free name (its own, or with -2, -3, ...); None when it cannot
+        be moved (it then stays where it is, as it was)."""
+        try:
+            self.kept.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        if not is_plain_folder(self.kept):
+            return None  # a symlink (or a file): moving into it would put the folder who knows where
+        for number in range(1, 1000):
+            target = self.kept / (folder.name if number == 1 else f"{folder.name}-{number}")
+            if os.path.lexists(target):
                 continue
-            shutil.rmtree(folder, ignore_errors=True)
+            try:
+                os.rename(folder, target)  # never os.replace: that could put it over another kept folder
+            except OSError as exc:
+                if isinstance(exc, FileExistsError) or exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue  # taken since it was looked at: the next name
+                return None
+            return target
+        return None
+
+
+# ---- reading and cleaning a run folder --------------------------------------------------------------------------
+
+
+def _picture_text(folder: Path) -> dict[str, str]:
+    """The text chunks of `folder`'s picture.png, which must be a regular file (a symlink is not read through)."""
+    picture = folder / PICTURE
+    if not is_plain_file(picture):
+        raise ImageError(picture, "is not a picture Fude wrote")
+    return read_png_text(picture)
+
+
+def _record(text: dict[str, str]) -> dict:
+    """The recovery record in a picture's text chunks; ValueError unless every field Fude reads is there and of
+    the kind and range Fude writes."""
+    if RECORD_KEY not in text:
+        raise ValueError("no recovery record")
+    record = load_json(text[RECORD_KEY])
+    if not isinstance(record, dict):
+        raise ValueError("the recovery record is not a JSON object")
+    pid, index, total, saved_at = (record.get(key) for key in ("pid", "index", "total", "saved_at"))
+    if not (_whole(pid) and 0 < pid <= MAX_PID):
+        raise ValueError(f"unusable process id {pid!r}")
+    if not (_whole(index) and _whole(total) and 0 <= index <= MAX_COUNT and 0 <= total <= MAX_COUNT):
+        raise ValueError(f"unusable iterations {index!r} of {total!r}")
+    if not (isinstance(saved_at, int | float) and not isinstance(saved_at, bool) and math.isfinite(saved_at)
+            and 0 <= saved_at < LATEST_SAVE):
+        raise ValueError(f"unusable save time {saved_at!r}")
+    if not isinstance(record.get("started"), str | None):
+        raise ValueError(f"unusable process start {record.get('started')!r}")
+    _style_files(record)
+    return record
 
 
 def _style_files(record: dict) -> list[str]:
@@ -284,8 +465,40 @@ def _style_files(record: dict) -> list[str]:
     return files
 
 
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _listing(folder: Path) -> dict[str, bool] | None:
+    """Each name in `folder` -> whether it is one of Fude's own files (its name, and a regular file); None when
+    the folder cannot be listed."""
+    try:
+        with os.scandir(folder) as found:
+            names = [entry.name for entry in found]
+    except OSError:
+        return None
+    return {name: OWN_FILE.fullmatch(name) is not None and is_plain_file(folder / name) for name in names}
+
+
+def _remove_own_files(folder: Path) -> None:
+    """Delete the regular files with Fude's own names in `folder` (never a symlink, nor through one), then the
+    folder if that leaves it empty; anything else stays, and a later prune moves it aside."""
+    if not is_plain_folder(folder):
+        return
+    for name, own in (_listing(folder) or {}).items():
+        if own:
+            try:
+                os.unlink(folder / name)
+            except OSError:
+                pass
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (a file that is not Fude's) or not removable: left for the next prune to move aside
+
+
 def _mtime(path: Path) -> float:
     try:
-        return path.stat().st_mtime
-    except OSError:
+        return os.lstat(path).st_mtime
+    except (OSError, ValueError):
         return 0.0

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import engine.recovery
 from engine.recovery import PICTURE, RecoveryStore
@@ -114,7 +115,7 @@ def test_a_live_owner_is_not_offered_a_dead_one_is(store, clock):
     session = _session(store)
     clock.now += 5
     session.save(gradient(), RenderSettings(), 3, 10)
-    with engine.recovery.Image.open(session.folder / PICTURE) as im:
+    with Image.open(session.folder / PICTURE) as im:
         assert f'"pid": {os.getpid()}' in im.text[engine.recovery.RECORD_KEY]
     # rewrite the record as if another process had written it
     parent = os.getppid()
