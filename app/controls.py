@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -21,14 +20,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.plain_text import plain_label
 from engine.settings import (
     DEFAULT_ITERATIONS,
     DEVICES,
     INITS,
+    ITERATIONS_MAX,
     MAX_SIZE,
     MIN_SIZE,
     OPTIMIZERS,
     PRECISIONS,
+    SEED_MAX,
     RenderSettings,
 )
 
@@ -103,13 +105,13 @@ class _LabelledSlider(QWidget):
         self.slider.setPageStep(page)
         self.slider.setValue(to_position(value))
         self.slider.valueChanged.connect(self._on_slider)
-        heading = QLabel(title)
+        heading = plain_label(title)
         heading.setStyleSheet("font-weight: 600;")
-        self.value_label = QLabel(describe(value))
+        self.value_label = plain_label(describe(value))
         self.value_label.setObjectName(names[1])
         self.value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.value_label.setStyleSheet("font-weight: 600; font-family: monospace;")
-        left, right = QLabel(ends[0]), QLabel(ends[1])
+        left, right = plain_label(ends[0]), plain_label(ends[1])
         for label in (left, right):
             label.setStyleSheet("color: #5f5f66;")
         head = QHBoxLayout()
@@ -233,7 +235,7 @@ class AdvancedPanel(QWidget):
         self.size.setToolTip("Longest side of the result. Time per iteration grows with the square of it. Only "
                              "sizes that fit in the device's memory are offered.")
         self.size.valueChanged.connect(self._on_size_changed)
-        self.size_note = QLabel("")
+        self.size_note = plain_label("")
         self.size_note.setObjectName("sizeNote")
         self.size_note.setWordWrap(True)
         self.size_note.setStyleSheet("color: #5f5f66; font-size: 11px;")
@@ -243,7 +245,7 @@ class AdvancedPanel(QWidget):
         self._limiting = False
         self.iterations = QSpinBox()
         self.iterations.setObjectName("iterationsSpin")
-        self.iterations.setRange(0, 1_000_000)
+        self.iterations.setRange(0, ITERATIONS_MAX)
         self.iterations.setSingleStep(50)
         self.iterations.setToolTip("Optimisation steps; 'auto' runs up to the optimiser's usual number and ends "
                                    "early once the full-size picture stops changing.")
@@ -252,7 +254,7 @@ class AdvancedPanel(QWidget):
         self.optimizer.currentIndexChanged.connect(self._update_auto_iterations)
         self.seed = QSpinBox()
         self.seed.setObjectName("seedSpin")
-        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setRange(0, SEED_MAX)
         self.seed.setToolTip("The same seed, settings and device give the same picture.")
         self.device = _combo(DEVICES, DEVICE_LABELS, "deviceCombo")
         self.precision = _combo(PRECISIONS, PRECISION_LABELS, "precisionCombo")
@@ -300,7 +302,7 @@ class AdvancedPanel(QWidget):
         self.optimizer.setCurrentIndex(max(0, self.optimizer.findData(settings.optimizer)))
         self.iterations.setValue(settings.iterations or 0)
         self.init.setCurrentIndex(max(0, self.init.findData(settings.init)))
-        self.seed.setValue(min(settings.seed, self.seed.maximum()))
+        self.seed.setValue(settings.seed)
         self.device.setCurrentIndex(max(0, self.device.findData(settings.device)))
         self.precision.setCurrentIndex(max(0, self.precision.findData(settings.precision)))
         self.multiscale.setChecked(settings.multiscale)

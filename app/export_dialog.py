@@ -19,12 +19,12 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QLabel,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from app.plain_text import plain_label
 from engine.errors import FudeError
 from engine.export import AnimationOptions, check_writable, encode_animation, write_atomically
 
@@ -131,13 +131,13 @@ class ExportDialog(QDialog):
         wanted = options.longest_side
         self.size.setCurrentIndex(max(0, self.size.findData(wanted)) if wanted is not None else 0)
         self.size.setToolTip("The animation's longest side")
-        self.summary = QLabel()
+        self.summary = plain_label()
         self.summary.setObjectName("exportSummary")
-        self.file_size = QLabel()
+        self.file_size = plain_label()
         self.file_size.setObjectName("exportFileSize")
         self.file_size.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.file_size.setStyleSheet("font-weight: 600;")
-        self.error = QLabel()
+        self.error = plain_label()
         self.error.setObjectName("exportError")
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #8b1a1a;")
@@ -158,8 +158,8 @@ class ExportDialog(QDialog):
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"The evolution so far: {len(self.images)} recorded pictures, "
-                                f"{width} × {height} px at the end."))
+        layout.addWidget(plain_label(f"The evolution so far: {len(self.images)} recorded pictures, "
+                                     f"{width} × {height} px at the end."))
         layout.addLayout(form)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
-    QLabel,
     QMessageBox,
     QPushButton,
     QStackedWidget,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.history_strip import HistoryStrip, HistoryView, describe_entry, entry_time
+from app.plain_text import breakable, plain_label
 from app.qimage import to_qimage
 from app.window_part import WindowPart
 from engine.errors import FudeError
@@ -52,7 +52,7 @@ class HistoryPanel(WindowPart):
         self.strip.limitRequested.connect(self.ask_limit)
         self.strip.failed.connect(window.messages.show_error)
         self.view = HistoryView()
-        self.info = QLabel()
+        self.info = plain_label()
         self.info.setObjectName("historyInfo")
         self.info.setWordWrap(True)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -146,9 +146,9 @@ class HistoryPanel(WindowPart):
             pictures.append((to_qimage(image), entry_time(entry) + ("" if entry.finished else " · stopped")))
         self.view.set_pictures(pictures)
         if len(entries) == 1:
-            self.info.setText(describe_entry(entries[0]))
+            self.info.setText(breakable(describe_entry(entries[0])))
         else:
-            self.info.setText(f"Left: {describe_entry(entries[0])}\nRight: {describe_entry(entries[1])}")
+            self.info.setText(breakable(f"Left: {describe_entry(entries[0])}\nRight: {describe_entry(entries[1])}"))
         self.stack.setCurrentWidget(self._page)
 
     def _suggested_path(self, entry: HistoryEntry) -> str:

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QListView,
     QListWidget,
     QListWidgetItem,
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.controls import format_lam
+from app.plain_text import literal, plain_label
 from app.preview import fit_rect, paint_badge
 from app.qimage import to_qimage
 from engine.errors import FudeError
@@ -119,9 +119,9 @@ class HistoryStrip(QFrame):
         self._order: list[str] = []  # selected keys, in the order they were picked
         self._pending: list[tuple[Future[HistoryEntry], threading.Thread]] = []
 
-        title = QLabel("History")
+        title = plain_label("History")
         title.setStyleSheet("font-weight: 600;")
-        self.summary = QLabel()
+        self.summary = plain_label()
         self.summary.setObjectName("historySummary")
         self.summary.setStyleSheet("color: palette(mid);")
         header = QHBoxLayout()
@@ -150,7 +150,7 @@ class HistoryStrip(QFrame):
                              "right-click to save or remove one")
         self.list.itemSelectionChanged.connect(self._on_selection)
         self.list.customContextMenuRequested.connect(self._context_menu)
-        self.empty = QLabel("Every finished or stopped picture of a render is kept here, and after a restart too.")
+        self.empty = plain_label("Every finished or stopped picture of a render is kept here, and after a restart too.")
         self.empty.setObjectName("historyEmpty")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setStyleSheet("color: palette(mid);")
@@ -193,7 +193,7 @@ class HistoryStrip(QFrame):
             for entry in entries:
                 item = QListWidgetItem(self._icon(entry), self._caption(entry))
                 item.setData(Qt.ItemDataRole.UserRole, entry)
-                item.setToolTip(describe_entry(entry))
+                item.setToolTip(literal(describe_entry(entry)))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
                 self.list.addItem(item)
             self._order = [key for key in before if key in self._entries]

@@ -11,13 +11,24 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QMimeData, QRect, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter, QPen
-from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QMenu,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.fetch import Fetcher, is_web_url
+from app.plain_text import literal, plain_label
 from app.preview import fit_rect
 from app.qimage import to_array, to_qimage
 from engine.errors import FudeError, ImageError
 from engine.images import check_pixel_count, decode_image, load_image
+from engine.names import clean_name
 
 IMAGE_FILTER = "Pictures (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff);;All files (*)"
 QT_IMAGE_FORMAT = "application/x-qt-image"
@@ -29,8 +40,11 @@ class LoadedImage:
     """A picture in a pane: the pixels, the name shown and stored in results, and the file it came from."""
 
     array: np.ndarray  # H x W x 3 uint8
-    name: str
+    name: str  # cleaned for showing (one line, bounded): it may come from a hostile file name or link
     path: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", clean_name(self.name))
 
     @property
     def width(self) -> int:
@@ -117,7 +131,7 @@ class ImagePane(QFrame):
         self._fetcher.fetched.connect(self._on_fetched)
         self._fetcher.failed.connect(self._on_fetch_failed)
 
-        self._title = QLabel(title)
+        self._title = plain_label(title)
         self._title.setStyleSheet("font-weight: 600;")
         self._clear = QToolButton()
         self._clear.setText("✕")
@@ -128,7 +142,10 @@ class ImagePane(QFrame):
         self._clear.clicked.connect(self.clear)
         self._clear.setEnabled(False)
         self._picture = _Picture(self)
-        self._info = QLabel("No picture yet")
+        self._info_text = "No picture yet"
+        self._info = plain_label(self._info_text)
+        # elided to the pane's width (see _show_info), so a long name never widens the pane or the window
+        self._info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._info.setObjectName(f"{role}Info")
         self._info.setStyleSheet("color: #5f5f66;")
         self._info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -158,11 +175,20 @@ class ImagePane(QFrame):
         """Show `image` (or nothing) and announce it."""
         self._image = image
         self.qimage = None if image is None else to_qimage(image.array)
-        self._info.setText("No picture yet" if image is None else image.describe())
-        self._info.setToolTip("" if image is None or image.path is None else image.path)
+        self._info_text = "No picture yet" if image is None else image.describe()
+        self._show_info()
+        self._info.setToolTip("" if image is None or image.path is None else literal(image.path))
         self._clear.setEnabled(image is not None)
         self._picture.update()
         self.changed.emit(image)
+
+    def _show_info(self) -> None:
+        width = max(60, self.contentsRect().width() - 20)
+        self._info.setText(self._info.fontMetrics().elidedText(self._info_text, Qt.TextElideMode.ElideMiddle, width))
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802
+        super().resizeEvent(event)
+        self._show_info()
 
     def draw_picture(self, painter: QPainter, area: QRect) -> None:
         """Paint the picture into `area` (the pane has one): scaled to fit."""
@@ -219,19 +245,22 @@ class ImagePane(QFrame):
         """Local files dropped or pasted together: this pane takes the first."""
         return self.load_url(urls[0])
 
-    def load_url(self, url: QUrl) -> bool:
-        """A local file loads now; an http(s) address is fetched in the background."""
+    def load_url(self, url: QUrl, pasted: bool = False) -> bool:
+        """A local file loads now; an http(s) address is fetched in the background. Only an address the user
+        `pasted` may reach this computer or its local network (a web page can make a person drag anything)."""
         if url.isLocalFile():
             return self.load_path(url.toLocalFile())
         if is_web_url(url):
-            self._set_busy(f"Fetching {url.host()}…")
-            self._fetcher.fetch(url)
+            self._set_busy(f"Fetching {clean_name(url.host(), 60)}…")
+            self._fetcher.fetch(url, allow_local=pasted)
             return True
         self.failed.emit(f"{url.toString()}: is not a local file or an http(s) address")
         return False
 
     def handle_mime(self, mime: QMimeData, verb: str = "dropped") -> bool:
-        """Load what a drop or a paste carries: a local file, raw image data, a Qt image, or a web address."""
+        """Load what a drop or a paste (`verb` "pasted") carries: a local file, raw image data, a Qt image, or a
+        web address."""
+        pasted = verb == "pasted"
         urls = [u for u in mime.urls() if u.isValid()] if mime.hasUrls() else []
         local = [u for u in urls if u.isLocalFile()]
         if local:
@@ -246,10 +275,10 @@ class ImagePane(QFrame):
                 name = _url_name(urls[0]) if urls else f"{verb} picture"
                 return self.load_qimage(image, name)
         if urls:
-            return self.load_url(urls[0])
+            return self.load_url(urls[0], pasted)
         text = mime.text().strip() if mime.hasText() else ""
         if text and "\n" not in text and text.lower().startswith(("http://", "https://", "file://")):
-            return self.load_url(QUrl(text))
+            return self.load_url(QUrl(text), pasted)
         self.failed.emit(f"{verb} data: nothing Fude can use (expected a picture file, picture data or a link "
                          "to a picture)")
         return False

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QToolButton
+
+from app.plain_text import bounded, breakable, plain_label
 
 STYLES = {
     "error": "background: #fbe3e4; border: 1px solid #e0a2a6; color: #6b1117;",
@@ -23,7 +25,8 @@ class MessageBar(QFrame):
         self.setObjectName("messageBar")
         self.setAccessibleName("Messages")
         self._kind = ""
-        self._label = QLabel()
+        self._text = ""
+        self._label = plain_label()
         self._label.setObjectName("messageText")
         self._label.setWordWrap(True)
         self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -53,7 +56,7 @@ class MessageBar(QFrame):
         return self._kind
 
     def text(self) -> str:
-        return self._label.text() if self._kind else ""
+        return self._text if self._kind else ""
 
     def show_error(self, text: str, action: str | None = None) -> None:
         """An error; with `action`, a button that emits actionTriggered (a way out, such as a retry)."""
@@ -70,7 +73,9 @@ class MessageBar(QFrame):
 
     def _show(self, kind: str, text: str, action: str | None, timeout_ms: int) -> None:
         self._kind = kind
-        self._label.setText(text)
+        text = bounded(text)  # a message may quote a hostile name at length
+        self._text = text
+        self._label.setText(breakable(text))
         self.setStyleSheet(f"QFrame#messageBar {{ {STYLES[kind]} border-radius: 4px; }}")
         self._action.setVisible(bool(action))
         self._action.setText(action or "")

@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QInputDialog, QLabel, QMenu, QMessageBox, QToolButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QInputDialog, QMenu, QToolButton, QWidget
 
 from app.controls import format_lam, format_scale
+from app.plain_text import ask_yes_no, literal, plain_label
 from engine.errors import FudeError
 from engine.presets import Preset, PresetStore
 from engine.settings import RenderSettings
@@ -64,7 +65,7 @@ class PresetBar(QWidget):
         self.delete_action = self.menu.addAction("Delete preset")
         self.delete_action.triggered.connect(self.delete_current)
         self.menu_button.setMenu(self.menu)
-        title = QLabel("Preset")
+        title = plain_label("Preset")
         title.setStyleSheet("font-weight: 600;")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -87,11 +88,11 @@ class PresetBar(QWidget):
             label = preset.name if preset.builtin else f"{preset.name} (yours)"
             self.combo.addItem(label, preset.name)
             tip = f"{preset.description}\n{describe(preset)}" if preset.description else describe(preset)
-            self.combo.setItemData(self.combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+            self.combo.setItemData(self.combo.count() - 1, literal(tip), Qt.ItemDataRole.ToolTipRole)
         self._select(current.name if current is not None else "")
         self.combo.blockSignals(False)
         self._update_actions()
-        self.combo.setToolTip(self.store.problem or TIP)
+        self.combo.setToolTip(literal(self.store.problem or TIP))
 
     def current(self) -> Preset | None:
         """The preset the combo shows (None: custom settings)."""
@@ -124,9 +125,8 @@ class PresetBar(QWidget):
             return None
         existing = self.store.find(name)
         if existing is not None and not existing.builtin:
-            answer = QMessageBox.question(self, "Replace the preset?",
-                                          f"You already have a preset called “{existing.name}”. Replace it?")
-            if answer != QMessageBox.StandardButton.Yes:
+            if not ask_yes_no(self, "Replace the preset?",
+                              f"You already have a preset called “{existing.name}”. Replace it?"):
                 return None
         try:
             preset = Preset.from_settings(name, settings, description="Saved by you.")

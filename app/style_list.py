@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget
 
 from app.controls import format_scale
 from app.image_pane import ImagePane, LoadedImage
+from app.plain_text import literal, plain_label
 from app.preview import fit_rect, paint_badge
 from app.qimage import to_qimage
 
@@ -63,23 +64,23 @@ class StyleRow(QFrame):
         self.setObjectName(f"styleRow{index}")
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.selected = False
-        thumb = QLabel()
+        thumb = plain_label()
         thumb.setPixmap(_thumbnail(qimage, THUMB_SIDE))
         thumb.setFixedSize(QSize(THUMB_SIDE, THUMB_SIDE))
-        thumb.setToolTip(image.describe())
-        self.name = QLabel()
+        thumb.setToolTip(literal(image.describe()))
+        self.name = plain_label()
         self.name.setObjectName("styleName")
-        self.name.setToolTip(image.describe() + (f"\n{image.path}" if image.path else ""))
+        self.name.setToolTip(literal(image.describe() + (f"\n{image.path}" if image.path else "")))
         self.name.setFixedWidth(78)
         self.name.setText(self.name.fontMetrics().elidedText(image.name, Qt.TextElideMode.ElideMiddle, 76))
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName("styleWeight")
         self.slider.setRange(0, WEIGHT_STEPS)
         self.slider.setAccessibleName(f"Weight of {image.name}")
-        self.slider.setToolTip(f"How much of {image.name} goes into the style mix. Can be moved while a run is "
-                               "going.")
+        self.slider.setToolTip(literal(f"How much of {image.name} goes into the style mix. Can be moved while a "
+                                       "run is going."))
         self.slider.valueChanged.connect(self._on_slider)
-        self.share = QLabel("100 %")
+        self.share = plain_label("100 %")
         self.share.setObjectName("styleShare")
         self.share.setFixedWidth(self.share.fontMetrics().horizontalAdvance("100 %") + 4)
         self.share.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -87,7 +88,7 @@ class StyleRow(QFrame):
         self.remove.setObjectName("styleRemove")
         self.remove.setText("✕")
         self.remove.setAutoRaise(True)
-        self.remove.setToolTip(f"Remove {image.name}")
+        self.remove.setToolTip(literal(f"Remove {image.name}"))
         self.remove.setAccessibleName(f"Remove {image.name}")
         self.remove.clicked.connect(self._on_remove)
         layout = QHBoxLayout(self)
@@ -309,7 +310,7 @@ class StylePane(ImagePane):
         self._clear.setEnabled(bool(self._images))
         self._add.setEnabled(len(self._images) < MAX_STYLES)
         first = self.image
-        self._info.setToolTip("" if first is None or first.path is None else first.path)
+        self._info.setToolTip("" if first is None or first.path is None else literal(first.path))
         self.changed.emit(first)
         self.weightsChanged.emit(self.normalised_weights())
 
@@ -320,23 +321,14 @@ class StylePane(ImagePane):
             image = self._images[self._selected]
             self._info_text = image.describe()
             against = "the result's frame" if self.result_size is not None else "its own frame"
-            self._picture.setToolTip(
+            self._picture.setToolTip(literal(
                 f"{image.name} seen at {format_scale(self.style_scale)} (the style scale) against {against}: its "
-                "strokes will be this big in the result")
+                "strokes will be this big in the result"))
         else:
             self._info_text = "No picture yet"
             self._picture.setToolTip("")
         self._show_info()
         self._picture.update()
-
-    def _show_info(self) -> None:
-        width = self.contentsRect().width() - 20
-        self._info.setText(self._info.fontMetrics().elidedText(self._info_text, Qt.TextElideMode.ElideMiddle,
-                                                               max(60, width)))
-
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802
-        super().resizeEvent(event)
-        self._show_info()
 
     def _build_rows(self) -> None:
         for row in self._rows:

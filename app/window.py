@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QProgressBar,
     QPushButton,
@@ -41,6 +40,7 @@ from app.image_pane import ImagePane, LoadedImage
 from app.loss_plot import LossPlot
 from app.memory_probe import DeviceMemory
 from app.message_bar import MessageBar
+from app.plain_text import plain_label
 from app.preview import PreviewCanvas
 from app.qimage import to_qimage
 from app.save_actions import SaveActions
@@ -52,9 +52,17 @@ from engine.errors import FudeError, OutOfMemory
 from engine.export import read_png_render
 from engine.history import HistoryEntry
 from engine.history import default_folder as default_history_folder
+from engine.names import clean_name
 from engine.presets import Preset
 from engine.recovery import Recovered, RecoverySession, RecoveryStore
-from engine.settings import RenderSettings, StoredRender, png_text_chunks
+from engine.settings import (
+    RenderSettings,
+    StoredRender,
+    describe_changes,
+    png_text_chunks,
+    settings_from_record,
+)
+from engine.untrusted import load_json
 
 if TYPE_CHECKING:  # engine.memory imports torch, which is loaded on the worker thread, not by the widgets
     from engine.memory import MemoryCheck
@@ -205,7 +213,7 @@ class MainWindow(QMainWindow):
                                               "(Ctrl+Shift+S)")
         self.save_evolution_button.clicked.connect(self.save_evolution)
         top = QHBoxLayout()
-        top.addWidget(QLabel("View:"))
+        top.addWidget(plain_label("View:"))
         top.addLayout(self.compare.row)
         top.addSpacing(12)
         top.addWidget(self.keep_colours_check)
@@ -213,7 +221,7 @@ class MainWindow(QMainWindow):
         top.addWidget(self.save_png_button)
         top.addWidget(self.save_evolution_button)
 
-        self.stats = QLabel("")
+        self.stats = plain_label("")
         self.stats.setObjectName("runStats")
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.stats.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -316,11 +324,13 @@ class MainWindow(QMainWindow):
 
     def _stored_settings(self) -> RenderSettings:
         raw = self.store.value(KEY_SETTINGS)
-        if raw:
+        if isinstance(raw, str) and raw:
             try:
-                return RenderSettings.from_dict(json.loads(str(raw)))
-            except (ValueError, TypeError, FudeError):
-                pass  # unreadable or outdated: start from the defaults
+                record = load_json(raw)
+                if isinstance(record, dict):
+                    return settings_from_record(record)[0]
+            except (ValueError, FudeError):
+                pass  # unreadable, damaged or outdated: start from the defaults
         return RenderSettings()
 
     def _restore_geometry(self) -> None:
@@ -412,14 +422,19 @@ class MainWindow(QMainWindow):
             return None
         s = stored.settings
         made = f"{stored.content_name} in the style of {stored.style_name}" if stored.content_name else "a render"
-        self._ask(f"{Path(path).name} was made by Fude ({made}: lam {format_lam(s.lam)}, {s.size} px, "
+        self._ask(f"{clean_name(Path(path).name)} was made by Fude ({made}: lam {format_lam(s.lam)}, {s.size} px, "
                   f"{s.iteration_count} iterations, {s.optimizer}, seed {s.seed}). Restore those settings?",
                   "Restore settings", "_restore_settings", stored, path)
         return stored
 
     def _restore_settings(self, stored: StoredRender, path: str) -> None:
+        before = self.current_settings()
         self.apply_settings(stored.settings)
-        self.messages.show_info(f"Settings restored from {Path(path).name}."
+        changes = describe_changes(before, self.current_settings())
+        changed = f": {'; '.join(changes)}." if changes else ": they were the settings already in use."
+        ignored = (f" It names the weights file {stored.ignored_weights}, which is not used: a picture never "
+                   "chooses a file to open." if stored.ignored_weights else "")
+        self.messages.show_info(f"Settings restored from {clean_name(Path(path).name)}{changed}{ignored}"
                                 f"{self.style_wiring.style_weights_note(stored)}")
 
     def _ask(self, text: str, button: str, method: str, *args: object, error: bool = False) -> None:

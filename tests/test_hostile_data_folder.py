@@ -24,17 +24,10 @@ from engine.presets import PresetStore
 from engine.recovery import CONTENT, PICTURE, RECORD_KEY, STYLE, RecoveryStore
 from engine.settings import PNG_SETTINGS_KEY, RenderSettings, png_text_chunks
 from tests.pictures import gradient
+from tests.test_recovery import Clock
 
 DEEP = ["[" * 100_000, '{"a":' * 100_000]
 OLD = time.time() - 3600  # well past every grace period
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

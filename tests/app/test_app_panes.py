@@ -15,6 +15,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
+from app.fetch import Fetcher
 from app.qimage import to_qimage
 
 PANES = ["content_pane", "style_pane"]
@@ -175,20 +176,20 @@ def web(tmp_path: Path, png_bytes: bytes) -> Iterator[str]:
     thread.join(5)
 
 
-def test_drop_web_url_fetches_the_picture(window, qtbot, web, cat):
+def test_pasted_web_url_fetches_the_picture(window, qtbot, web, cat):
     mime = QMimeData()
     mime.setUrls([QUrl(f"{web}/cat.png")])
     with qtbot.waitSignal(window.content_pane.changed, timeout=10_000):
-        assert window.content_pane.handle_mime(mime)
+        assert window.content_pane.handle_mime(mime, verb="pasted")
     assert np.array_equal(window.content_pane.image.array, cat)
     assert window.content_pane.image.name == "cat.png"
 
 
-def test_dropped_link_text_is_fetched(window, qtbot, web, cat):
+def test_pasted_link_text_is_fetched(window, qtbot, web, cat):
     mime = QMimeData()
     mime.setText(f"{web}/cat.png\n".strip())
     with qtbot.waitSignal(window.style_pane.changed, timeout=10_000):
-        window.style_pane.handle_mime(mime)
+        window.style_pane.handle_mime(mime, verb="pasted")
     assert np.array_equal(window.style_pane.image.array, cat)
 
 
@@ -197,20 +198,17 @@ def test_failed_fetch_names_the_url(window, qtbot, web, cat_path):
     mime = QMimeData()
     mime.setUrls([QUrl(f"{web}/nothing-here.png")])
     with qtbot.waitSignal(window.content_pane.failed, timeout=10_000) as blocker:
-        window.content_pane.handle_mime(mime)
+        window.content_pane.handle_mime(mime, verb="pasted")
     assert f"{web}/nothing-here.png" in blocker.args[0] and "404" in blocker.args[0]
     assert window.messages.kind == "error" and "404" in window.messages.text()
     assert window.content_pane.image.name == "cat.png"
 
 
-def test_fetch_size_limit(window, qtbot, web, png_bytes):
-    window.content_pane._fetcher.max_bytes = len(png_bytes) * 10
-    mime = QMimeData()
-    mime.setUrls([QUrl(f"{web}/big.png")])
-    with qtbot.waitSignal(window.content_pane.failed, timeout=10_000) as blocker:
-        window.content_pane.handle_mime(mime)
-    assert "too large" in blocker.args[0]
-    assert window.content_pane.image is None
+def test_fetch_size_limit(qtbot, web, png_bytes):
+    fetcher = Fetcher(max_bytes=len(png_bytes) * 10)
+    with qtbot.waitSignal(fetcher.failed, timeout=10_000) as blocker:
+        fetcher.fetch(QUrl(f"{web}/big.png"), allow_local=True)
+    assert "too large" in blocker.args[1]
 
 
 def test_unreachable_server_says_so(window, qtbot):
@@ -222,5 +220,5 @@ def test_unreachable_server_says_so(window, qtbot):
     mime = QMimeData()
     mime.setUrls([QUrl(f"http://127.0.0.1:{port}/cat.png")])
     with qtbot.waitSignal(window.content_pane.failed, timeout=10_000) as blocker:
-        window.content_pane.handle_mime(mime)
+        window.content_pane.handle_mime(mime, verb="pasted")
     assert f"127.0.0.1:{port}/cat.png" in blocker.args[0] and "refused" in blocker.args[0]
