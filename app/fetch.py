@@ -175,8 +175,7 @@ class Fetcher(QObject):
         self._data += reply.readAll().data()
         if len(self._data) > self.max_bytes:
             self._data = bytearray()
-            self._abort(f"is too large (more than {_megabytes(self.max_bytes)}; the limit is "
-                        f"{_megabytes(self.max_bytes)})")
+            self._abort(f"is too large (over the limit of {_megabytes(self.max_bytes)})")
 
     def _on_redirected(self, target: QUrl) -> None:
         reply = self._reply
