@@ -1,6 +1,6 @@
 """Set Fude up in a local virtual environment (.venv) and run it: `python3 bootstrap.py run` opens the app,
-`python3 bootstrap.py test` runs the test suite. Needs only Python 3.11+ and access to PyPI; re-installs only
-when pyproject.toml has changed."""
+`python3 bootstrap.py test` checks the code with ruff and runs the test suite. Needs only Python 3.11+ and
+access to PyPI; re-installs only when pyproject.toml has changed."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def ensure_environment() -> Path:
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("run", "test"):
         print("usage: python3 bootstrap.py run [ARGS...]   set up and open Fude (ARGS go to main.py)\n"
-              "       python3 bootstrap.py test [ARGS...]  set up and run the tests (ARGS go to pytest)")
+              "       python3 bootstrap.py test [ARGS...]  set up, lint (ruff) and run the tests (ARGS go to pytest, "
+              "and skip the lint)")
         return 2
     try:
         python = ensure_environment()
@@ -49,6 +50,11 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "run":
         return subprocess.call([python, str(ROOT / "main.py"), *rest], cwd=ROOT)
+    if not rest:  # the whole check: lint first (seconds), then the tests; with pytest arguments, only those
+        print("ruff check .", flush=True)
+        if subprocess.call([python, "-m", "ruff", "check", "."], cwd=ROOT) != 0:
+            print("error: ruff found problems (above); fix them, or run `ruff check --fix .`", file=sys.stderr)
+            return 1
     env = dict(os.environ)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")  # the Qt tests need no display
     code = subprocess.call([python, "-m", "pytest", *rest], cwd=ROOT, env=env)

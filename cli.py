@@ -53,7 +53,7 @@ LAM_HELP = (
 PRESET_OPTIONS = ("lam", "style_scale", "tv_weight")
 
 
-def _number(kind: type, low: float | None = None, high: float | None = None, low_open: bool = False):  # noqa: ANN202
+def _number(kind: type, low: float | None = None, high: float | None = None, low_open: bool = False):
     """An argparse type that parses `kind` and refuses values outside [low, high] with a clear message."""
 
     def parse(text: str) -> float | int:
@@ -309,7 +309,7 @@ def render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _finisher(settings: RenderSettings, content):  # noqa: ANN001, ANN202 - numpy is imported lazily
+def _finisher(settings: RenderSettings, content):  # untyped: numpy is imported lazily
     """What is done to each picture before it is written (the result, the evolution's frames): keeping the
     content's colours when asked to; the recovery copy keeps the picture as the run made it."""
     if not settings.keep_colours:
@@ -319,7 +319,7 @@ def _finisher(settings: RenderSettings, content):  # noqa: ANN001, ANN202 - nump
     return lambda image: keep_colours(image, content)
 
 
-def _drive(run, recorder, quiet: bool, recovery=None, settings=None, finish=None) -> None:  # noqa: ANN001
+def _drive(run, recorder, quiet: bool, recovery=None, settings=None, finish=None) -> None:
     """Step `run` to its end with a progress bar, recording the evolution's frames (through `finish`) and saving
     the recovery copy when due."""
     from tqdm import tqdm
@@ -353,7 +353,7 @@ def animation_options(args: argparse.Namespace) -> AnimationOptions:
     return AnimationOptions(frame_count=args.frames, frame_ms=args.frame_ms, longest_side=args.evolution_size)
 
 
-def _save_results(args, settings, output, evolution, result, recorder) -> None:  # noqa: ANN001
+def _save_results(args, settings, output, evolution, result, recorder) -> None:
     """Write the PNG (and GIF); if the PNG cannot be written after all, keep the picture in the temp folder."""
     from engine.export import save_animation, save_png
     from engine.settings import png_text_chunks

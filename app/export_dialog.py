@@ -295,7 +295,7 @@ class ExportDialog(QDialog):
         self.chosen.emit(self.choice)
         return path
 
-    def done(self, result: int) -> None:  # noqa: D102 - closing, either way, stops measuring
+    def done(self, result: int) -> None:  # closing, either way, stops measuring
         self._closed = True
         self._debounce.stop()
         self._poll.stop()

@@ -264,7 +264,7 @@ class HistoryStrip(QFrame):
 
     # ---- the context menu and keys ----
 
-    def _context_menu(self, position) -> None:  # noqa: ANN001
+    def _context_menu(self, position) -> None:
         item = self.list.itemAt(position)
         menu = self.context_menu(item.data(Qt.ItemDataRole.UserRole) if item is not None else None)
         menu.exec(self.list.viewport().mapToGlobal(position))
@@ -279,7 +279,7 @@ class HistoryStrip(QFrame):
         menu.addAction("History size limit…", self.limitRequested.emit)
         return menu
 
-    def keyPressEvent(self, event) -> None:  # noqa: ANN001, N802
+    def keyPressEvent(self, event) -> None:  # noqa: N802
         if event.matches(QKeySequence.StandardKey.Delete) and self._order:
             for entry in self.selected():
                 self.removeRequested.emit(entry)
@@ -380,7 +380,7 @@ class HistoryView(QWidget):
         return [fit_rect(image.size(), QRect(inner.x() + i * (width + gap), inner.y(), width, inner.height()))
                 for i, (image, _) in enumerate(self._pictures)]
 
-    def paintEvent(self, event) -> None:  # noqa: ANN001, N802
+    def paintEvent(self, event) -> None:  # noqa: N802
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("#2b2b2e"))
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)

@@ -76,7 +76,7 @@ class _Picture(QWidget):
         super().__init__(pane)  # the pane is found as the parent: no Python reference cycle between the two
         self.setMinimumSize(QSize(160, 110))
 
-    def paintEvent(self, event) -> None:  # noqa: ANN001, N802
+    def paintEvent(self, event) -> None:  # noqa: N802
         pane = self.parentWidget()
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -186,7 +186,7 @@ class ImagePane(QFrame):
         width = max(60, self.contentsRect().width() - 20)
         self._info.setText(self._info.fontMetrics().elidedText(self._info_text, Qt.TextElideMode.ElideMiddle, width))
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802
+    def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
         self._show_info()
 
@@ -319,7 +319,7 @@ class ImagePane(QFrame):
 
     # ---- events ----
 
-    def dragEnterEvent(self, event) -> None:  # noqa: ANN001, N802
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
         if self.can_use(event.mimeData()):
             event.acceptProposedAction()
             self.drag_hover = True
@@ -327,22 +327,22 @@ class ImagePane(QFrame):
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event) -> None:  # noqa: ANN001, N802
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
         if self.can_use(event.mimeData()):
             event.acceptProposedAction()
 
-    def dragLeaveEvent(self, event) -> None:  # noqa: ANN001, N802
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802
         self.drag_hover = False
         self._picture.update()
 
-    def dropEvent(self, event) -> None:  # noqa: ANN001, N802
+    def dropEvent(self, event) -> None:  # noqa: N802
         self.drag_hover = False
         self._picture.update()
         event.acceptProposedAction()
         self.setFocus(Qt.FocusReason.OtherFocusReason)
         self.handle_mime(event.mimeData())
 
-    def mousePressEvent(self, event) -> None:  # noqa: ANN001, N802
+    def mousePressEvent(self, event) -> None:  # noqa: N802
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         if event.button() == Qt.MouseButton.LeftButton and self.image is None and not self.busy:
             self.open_dialog()
@@ -350,15 +350,15 @@ class ImagePane(QFrame):
             return
         super().mousePressEvent(event)
 
-    def focusInEvent(self, event) -> None:  # noqa: ANN001, N802
+    def focusInEvent(self, event) -> None:  # noqa: N802
         super().focusInEvent(event)
         self._picture.update()
 
-    def focusOutEvent(self, event) -> None:  # noqa: ANN001, N802
+    def focusOutEvent(self, event) -> None:  # noqa: N802
         super().focusOutEvent(event)
         self._picture.update()
 
-    def contextMenuEvent(self, event) -> None:  # noqa: ANN001, N802
+    def contextMenuEvent(self, event) -> None:  # noqa: N802
         menu = QMenu(self)
         menu.addAction("Open…", self.open_dialog)
         menu.addAction("Paste", self.paste)

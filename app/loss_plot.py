@@ -38,7 +38,7 @@ class LossPlot(PaintTimedWidget):
                 self.points[name].append((index, math.log10(value)))
         self.update()
 
-    def _paint(self, event) -> None:  # noqa: ANN001
+    def _paint(self, event) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.fillRect(self.rect(), QColor("#2b2b2e"))

@@ -20,7 +20,7 @@ class MessageBar(QFrame):
     shown = Signal(str, str)  # kind ("error" or "info"), text
     actionTriggered = Signal()  # the message's button was pressed (the owner knows what the offer was)
 
-    def __init__(self, parent=None) -> None:  # noqa: ANN001
+    def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("messageBar")
         self.setAccessibleName("Messages")

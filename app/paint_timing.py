@@ -18,12 +18,12 @@ class PaintTimedWidget(QWidget):
         seconds, self._paint_seconds = self._paint_seconds, 0.0
         return seconds
 
-    def paintEvent(self, event) -> None:  # noqa: ANN001, N802
+    def paintEvent(self, event) -> None:  # noqa: N802
         started = time.perf_counter()
         try:
             self._paint(event)
         finally:
             self._paint_seconds += time.perf_counter() - started
 
-    def _paint(self, event) -> None:  # noqa: ANN001
+    def _paint(self, event) -> None:
         raise NotImplementedError

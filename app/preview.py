@@ -103,7 +103,7 @@ class PreviewCanvas(PaintTimedWidget):
             return None
         return fit_rect(reference.size(), self.rect().adjusted(12, 12, -12, -12))
 
-    def _paint(self, event) -> None:  # noqa: ANN001
+    def _paint(self, event) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("#2b2b2e"))
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
@@ -146,7 +146,7 @@ class PreviewCanvas(PaintTimedWidget):
         hint_height = self.fontMetrics().height() * 4
         button.move((self.width() - button.width()) // 2, self.height() // 2 + hint_height // 2 + 8)
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802
+    def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
         self._place_welcome()
 
@@ -197,19 +197,19 @@ class PreviewCanvas(PaintTimedWidget):
         self.divider = min(1.0, max(0.0, (x - target.x()) / target.width()))
         self.update()
 
-    def mousePressEvent(self, event) -> None:  # noqa: ANN001, N802
+    def mousePressEvent(self, event) -> None:  # noqa: N802
         if self._mode is CompareMode.SPLIT and event.button() == Qt.MouseButton.LeftButton:
             self._dragging = True
             self._move_divider(event.position().x())
         else:
             super().mousePressEvent(event)
 
-    def mouseMoveEvent(self, event) -> None:  # noqa: ANN001, N802
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
         if self._dragging:
             self._move_divider(event.position().x())
         else:
             super().mouseMoveEvent(event)
 
-    def mouseReleaseEvent(self, event) -> None:  # noqa: ANN001, N802
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
         self._dragging = False
         super().mouseReleaseEvent(event)

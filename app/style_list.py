@@ -121,7 +121,7 @@ class StyleRow(QFrame):
     def _on_remove(self) -> None:
         self.removeClicked.emit(self.index)
 
-    def mousePressEvent(self, event) -> None:  # noqa: ANN001, N802
+    def mousePressEvent(self, event) -> None:  # noqa: N802
         self.picked.emit(self.index)
         super().mousePressEvent(event)
 

@@ -272,7 +272,7 @@ class MainWindow(QMainWindow):
         area.setFixedWidth(SIDEBAR_WIDTH)
         return area
 
-    def _action(self, text: str, slot, shortcuts=(), tip: str = "") -> QAction:  # noqa: ANN001
+    def _action(self, text: str, slot, shortcuts=(), tip: str = "") -> QAction:
         action = QAction(text, self)
         if slot is not None:
             action.triggered.connect(slot)
@@ -792,11 +792,11 @@ class MainWindow(QMainWindow):
 
     # ---- window-level events ----
 
-    def dragEnterEvent(self, event) -> None:  # noqa: ANN001, N802
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
-    def dropEvent(self, event) -> None:  # noqa: ANN001, N802
+    def dropEvent(self, event) -> None:  # noqa: N802
         """A drop outside the panes: a Fude PNG offers its settings; anything else is pointed at the panes."""
         urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
         event.acceptProposedAction()
@@ -804,7 +804,7 @@ class MainWindow(QMainWindow):
             return
         self.messages.show_info("Drop pictures on the Content or the Style pane.")
 
-    def closeEvent(self, event) -> None:  # noqa: ANN001, N802
+    def closeEvent(self, event) -> None:  # noqa: N802
         self.save_state()
         self.stop_worker()
         self.saver.wait()  # an animation being written is finished, not cut off

@@ -42,7 +42,7 @@ IMAGES = ROOT.parent / "shared" / "images"
 FALLBACK = ROOT / "tests" / "data"
 
 
-def headless_rate(content, style, settings: RenderSettings, backend: Backend) -> float:  # noqa: ANN001
+def headless_rate(content, style, settings: RenderSettings, backend: Backend) -> float:
     run = StyleRun(content, style, settings, backend)
     first = None
     for frame in run:
@@ -61,7 +61,7 @@ class _ProgressMarks(QObject):
         self.marks: list[tuple[int, float]] = []
 
     @Slot(object)
-    def on_progress(self, progress) -> None:  # noqa: ANN001
+    def on_progress(self, progress) -> None:
         self.marks.append((progress.index, time.perf_counter()))
 
 

@@ -91,7 +91,7 @@ class LongRun:
         return "\n".join(lines)
 
 
-def long_run(content: np.ndarray, style: np.ndarray, backend, size: int = 256, iterations: int = 2000,  # noqa: ANN001
+def long_run(content: np.ndarray, style: np.ndarray, backend, size: int = 256, iterations: int = 2000,
              warmup: int = 100, every: int = 100, read_every: int = 5,
              report: Callable[[str], None] | None = None) -> LongRun:
     """Run `iterations` at `size` px, one scale, recording as the command line does; resident memory over it
@@ -169,7 +169,7 @@ class ErrorCatcher:
     def __enter__(self) -> ErrorCatcher:
         from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 
-        def on_qt_message(kind, context, text: str) -> None:  # noqa: ANN001
+        def on_qt_message(kind, context, text: str) -> None:
             if kind in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg) and not any(
                     noise in text for noise in QT_NOISE):
                 self.errors.append(f"Qt: {text}")
@@ -186,7 +186,7 @@ class ErrorCatcher:
         sys.excepthook = self._previous_hook
 
 
-def wait_until(app, condition: Callable[[], bool], timeout_s: float = 120.0) -> bool:  # noqa: ANN001
+def wait_until(app, condition: Callable[[], bool], timeout_s: float = 120.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
@@ -196,7 +196,7 @@ def wait_until(app, condition: Callable[[], bool], timeout_s: float = 120.0) -> 
     return True
 
 
-def _settle(app) -> None:  # noqa: ANN001
+def _settle(app) -> None:
     from PySide6.QtCore import QCoreApplication, QEvent
 
     for _ in range(3):
@@ -205,7 +205,7 @@ def _settle(app) -> None:  # noqa: ANN001
     trim()
 
 
-def _running_qthreads(threads: list) -> int:  # noqa: ANN001
+def _running_qthreads(threads: list) -> int:
     count = 0
     for thread in threads:
         try:
@@ -215,7 +215,7 @@ def _running_qthreads(threads: list) -> int:  # noqa: ANN001
     return count
 
 
-def _measure_cycles(app, name: str, cycle: Callable[[list[str]], None], cycles: int,  # noqa: ANN001
+def _measure_cycles(app, name: str, cycle: Callable[[list[str]], None], cycles: int,
                     threads: list) -> Cycles:
     """Run `cycle` once to warm up (first-use allocations are not a leak), then `cycles` times, measuring the
     threads and resident memory before and after, and what errors were printed or shown."""
@@ -232,7 +232,7 @@ def _measure_cycles(app, name: str, cycle: Callable[[list[str]], None], cycles: 
                   _running_qthreads(threads), caught.errors)
 
 
-def start_stop_cycles(app, window, cycles: int, timeout_s: float = 120.0) -> Cycles:  # noqa: ANN001
+def start_stop_cycles(app, window, cycles: int, timeout_s: float = 120.0) -> Cycles:
     """Start and stop a run in `window` (its panes loaded) `cycles` times, after one warm-up cycle."""
     threads: list = []
 
@@ -241,7 +241,7 @@ def start_stop_cycles(app, window, cycles: int, timeout_s: float = 120.0) -> Cyc
         if not window.start():
             errors.append(f"start refused: {window.messages.text()}")
             return
-        threads.append(window._thread)  # noqa: SLF001 - the bench checks the thread itself
+        threads.append(window._thread)  # the bench checks the thread itself
         if not wait_until(app, lambda: window.canvas.frames_shown > shown or not window.running, timeout_s):
             errors.append("no frame arrived")
         window.stop()
@@ -253,7 +253,7 @@ def start_stop_cycles(app, window, cycles: int, timeout_s: float = 120.0) -> Cyc
     return _measure_cycles(app, "start/stop", cycle, cycles, threads)
 
 
-def close_during_run_cycles(app, make_window: Callable[[], object], cycles: int,  # noqa: ANN001
+def close_during_run_cycles(app, make_window: Callable[[], object], cycles: int,
                             timeout_s: float = 120.0) -> Cycles:
     """Open a window (from `make_window`, panes loaded), start a run, close the window mid-run, delete it."""
     threads: list = []
@@ -264,7 +264,7 @@ def close_during_run_cycles(app, make_window: Callable[[], object], cycles: int,
         if not window.start():
             errors.append(f"start refused: {window.messages.text()}")
         else:
-            threads.append(window._thread)  # noqa: SLF001
+            threads.append(window._thread)
             if not wait_until(app, lambda: window.canvas.frames_shown > 0 or not window.running, timeout_s):
                 errors.append("no frame arrived")
         window.close()
@@ -326,7 +326,7 @@ def pictures() -> tuple[np.ndarray, np.ndarray]:
     return load_image(FALLBACK / "cat.png"), load_image(FALLBACK / "wave.png")
 
 
-def window_factory(backend, folder: Path, size: int, iterations: int, recovery_interval_s: float | None = None,  # noqa: ANN001, ANN201
+def window_factory(backend, folder: Path, size: int, iterations: int, recovery_interval_s: float | None = None,
                    pair: tuple[np.ndarray, np.ndarray] | None = None):
     """A function that makes a window with isolated settings and recovery folder, both panes loaded (with `pair`
     or the sample pictures)."""

@@ -40,7 +40,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def seconds_per_call(call, device: torch.device, repeats: int, warmup: int) -> float:  # noqa: ANN001
+def seconds_per_call(call, device: torch.device, repeats: int, warmup: int) -> float:
     for _ in range(warmup):
         call()
     _sync(device)
@@ -51,7 +51,7 @@ def seconds_per_call(call, device: torch.device, repeats: int, warmup: int) -> f
     return (time.perf_counter() - start) / repeats
 
 
-def per_iteration(content, style, backend: Backend, sizes: list[int], repeats: int, reference_net) -> None:  # noqa: ANN001
+def per_iteration(content, style, backend: Backend, sizes: list[int], repeats: int, reference_net) -> None:
     device = backend.device
     print(f"\n1. seconds per iteration ({device.type}, engine precision {backend.precision.name})")
     print(f"{'size':>9} {'engine step':>12} {'bare fwd+bwd':>13} {'step/bare':>10} {'reference':>10} "
@@ -77,8 +77,8 @@ def per_iteration(content, style, backend: Backend, sizes: list[int], repeats: i
               f"{reference_s / engine_s:>16.2f}x", flush=True)
 
 
-def time_to_quality(content, style, backend: Backend, size: int, reference_iterations: int,  # noqa: ANN001
-                    reference_net, match_limit: int) -> None:  # noqa: ANN001
+def time_to_quality(content, style, backend: Backend, size: int, reference_iterations: int,
+                    reference_net, match_limit: int) -> None:
     device = backend.device
     settings = RenderSettings(size=size, device=device.type)  # what `render --size N` runs
     print(f"\n2. time to quality at {size} px: reference {reference_iterations} fp32 L-BFGS iterations vs the "
@@ -86,7 +86,7 @@ def time_to_quality(content, style, backend: Backend, size: int, reference_itera
     start = time.perf_counter()
     run = StyleRun(content, style, settings, backend)
     prepare_s = time.perf_counter() - start
-    full_content, full_style = run._content_source, run._style_source  # noqa: SLF001 - bench looks inside
+    full_content, full_style = run._content_source, run._style_source  # the bench looks inside
     from engine.images import fit_size, resize
     from engine.run import to_tensor
 
@@ -126,7 +126,7 @@ def time_to_quality(content, style, backend: Backend, size: int, reference_itera
         # How long the engine takes to reach the reference's value when it goes on at full size past its default
         # stopping point: the time to quality at matched quality, which the finished picture alone cannot show.
         run.total = run.index + match_limit
-        run._stop_when_converged = False  # noqa: SLF001 - bench looks inside
+        run._stop_when_converged = False  # the bench looks inside
         for frame in run:
             _sync(device)
             engine_s = prepare_s + frame.elapsed

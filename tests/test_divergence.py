@@ -18,7 +18,7 @@ def _poison(run: StyleRun, bad_calls: set[int] | None = None, from_call: int | N
     real = run.objective
     calls: list[int] = []
 
-    def objective(features, image, weights):  # noqa: ANN001, ANN202
+    def objective(features, image, weights):
         calls.append(1)
         losses = real(features, image, weights)
         n = len(calls)
@@ -30,7 +30,7 @@ def _poison(run: StyleRun, bad_calls: set[int] | None = None, from_call: int | N
     return calls
 
 
-def _assert_sound(frames) -> None:  # noqa: ANN001
+def _assert_sound(frames) -> None:
     for frame in frames:
         assert bool(torch.isfinite(frame._pixels).all()), f"frame {frame.index} has NaN pixels"
         assert all(np.isfinite(v) for v in frame.losses.values()), f"frame {frame.index}: {frame.losses}"
@@ -76,7 +76,7 @@ def test_a_nan_picture_is_undone_too(cat, wave, small, backend, monkeypatch):
     frames = [run.step() for _ in range(3)]
     real_step = LBFGS.step
 
-    def step_to_nan(self, closure):  # noqa: ANN001, ANN202
+    def step_to_nan(self, closure):
         loss = real_step(self, closure)
         with torch.no_grad():
             self.param[0, 0, 0, 0] = float("nan")
@@ -115,7 +115,7 @@ def test_an_overflowing_loss_never_gives_a_nan_picture(cat, wave, small, backend
 
     real = StyleObjective.__call__
 
-    def overflowing(self, features, image, weights):  # noqa: ANN001, ANN202
+    def overflowing(self, features, image, weights):
         return {k: v * 1e38 for k, v in real(self, features, image, weights).items()}
 
     monkeypatch.setattr(StyleObjective, "__call__", overflowing)
@@ -138,7 +138,7 @@ def test_command_line_prints_each_notice_once(cat_path, wave_path, tmp_path, bac
     real = StyleObjective.__call__
     calls = []
 
-    def call(self, features, image, weights):  # noqa: ANN001, ANN202
+    def call(self, features, image, weights):
         calls.append(1)
         losses = real(self, features, image, weights)
         return {k: v * float("nan") for k, v in losses.items()} if len(calls) == 3 else losses

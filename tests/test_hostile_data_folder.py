@@ -364,7 +364,7 @@ class FakeKernel32:
         code.contents.value = self.processes[handle - 1000][0]
         return 1
 
-    def GetProcessTimes(self, handle: int, created, exited, kernel, user) -> int:  # noqa: ANN001, N802
+    def GetProcessTimes(self, handle: int, created, exited, kernel, user) -> int:  # noqa: N802
         when = self.processes[handle - 1000][1]
         created.contents.dwLowDateTime, created.contents.dwHighDateTime = when & 0xFFFFFFFF, when >> 32
         return 1

@@ -90,11 +90,11 @@ def test_what_counts_as_out_of_memory(exc, expected):
     assert is_out_of_memory(exc) is expected
 
 
-def _fail_network_calls(monkeypatch, network, when) -> None:  # noqa: ANN001
+def _fail_network_calls(monkeypatch, network, when) -> None:
     """Make the network's forward pass raise the CPU allocator's error when `when(image)` says so."""
     real = network.forward
 
-    def forward(rgb, layers):  # noqa: ANN001, ANN202
+    def forward(rgb, layers):
         if when(rgb):
             raise RuntimeError(CPU_ALLOCATOR_FAILURE)
         return real(rgb, layers)

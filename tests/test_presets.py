@@ -144,7 +144,7 @@ def test_default_path_is_in_the_user_data_folder(_isolated_user_data):
     assert default_path() == _isolated_user_data / "Fude" / "presets.json"
 
 
-def _args(*options: str):  # noqa: ANN202
+def _args(*options: str):
     return build_parser().parse_args(["render", "cat.png", "wave.png", *options])
 
 

@@ -42,7 +42,7 @@ def store(tmp_path: Path, clock: Clock) -> RecoveryStore:
     return RecoveryStore(tmp_path / "recovery", interval_s=5.0, clock=clock)
 
 
-def _session(store: RecoveryStore):  # noqa: ANN202
+def _session(store: RecoveryStore):
     return store.begin(gradient(40, 30), gradient(20, 20), "cat.png", "wave.jpg")
 
 

@@ -44,7 +44,7 @@ RECORDED = {
 }
 
 
-def _settings(**changes) -> RenderSettings:  # noqa: ANN003
+def _settings(**changes) -> RenderSettings:
     return RenderSettings(iterations=3, optimizer="adam", device="cpu", precision="fp32").replaced(**changes)
 
 
@@ -117,7 +117,7 @@ def test_a_second_style_at_weight_zero_changes_nothing(cat, wave, backend):
     np.testing.assert_allclose(mixed, alone, rtol=1e-6, atol=0)
 
 
-def _gram_distance(run: StyleRun, backend, style: torch.Tensor) -> float:  # noqa: ANN001
+def _gram_distance(run: StyleRun, backend, style: torch.Tensor) -> float:
     with torch.no_grad():
         features = backend.network(run.image, STYLE_LAYERS)
         targets = backend.network(style, STYLE_LAYERS)

@@ -21,7 +21,7 @@ RUN_ITERATIONS = 4
 
 
 @pytest.fixture(autouse=True)
-def _collect_qt_garbage(qapp) -> Iterator[None]:  # noqa: ANN001
+def _collect_qt_garbage(qapp) -> Iterator[None]:
     """After each test (and after pytest-qt has closed its widgets), free what the test left in reference
     cycles here on the GUI thread, so the garbage collector never deletes a Qt object from another thread
     (the render worker or a test's HTTP server) in a later test."""
@@ -40,7 +40,7 @@ def _isolated_qsettings(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _dangling_qthreads(monkeypatch: pytest.MonkeyPatch, qtbot):  # noqa: ANN001, ANN202
+def _dangling_qthreads(monkeypatch: pytest.MonkeyPatch, qtbot):
     """Fail a test that leaves a QThread running (then stop the thread, so later tests are not affected)."""
     started: WeakKeyDictionary[QThread, str] = WeakKeyDictionary()
     original_start = QThread.start
@@ -69,7 +69,7 @@ def store(tmp_path: Path) -> QSettings:
 
 
 @pytest.fixture(scope="session")
-def backends(backend) -> BackendCache:  # noqa: ANN001 - the engine conftest's session backend (CPU, fp32)
+def backends(backend) -> BackendCache:  # the engine conftest's session backend (CPU, fp32)
     return BackendCache(backend)
 
 
@@ -79,7 +79,7 @@ def recovery_folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def recovery(recovery_folder: Path):  # noqa: ANN201 - engine.recovery.RecoveryStore
+def recovery(recovery_folder: Path):  # -> engine.recovery.RecoveryStore
     """The windows' recovery store: a test folder, saved to as often as in use (tests of saving make their own)."""
     from engine.recovery import RecoveryStore
 
@@ -87,11 +87,11 @@ def recovery(recovery_folder: Path):  # noqa: ANN201 - engine.recovery.RecoveryS
 
 
 @pytest.fixture
-def make_window(qtbot, store: QSettings, backends: BackendCache, recovery):  # noqa: ANN001, ANN201
+def make_window(qtbot, store: QSettings, backends: BackendCache, recovery):
     from app.window import MainWindow
 
-    def make(settings_store: QSettings | None = None, iterations: int = RUN_ITERATIONS,  # noqa: ANN202
-             recovery_store=None, history_folder: Path | None = None):  # noqa: ANN001
+    def make(settings_store: QSettings | None = None, iterations: int = RUN_ITERATIONS,
+             recovery_store=None, history_folder: Path | None = None):
         window = MainWindow(store=settings_store or store, backends=backends,
                             recovery=recovery_store if recovery_store is not None else recovery,
                             history_folder=history_folder)
@@ -106,12 +106,12 @@ def make_window(qtbot, store: QSettings, backends: BackendCache, recovery):  # n
 
 
 @pytest.fixture
-def window(make_window):  # noqa: ANN001, ANN201
+def window(make_window):
     return make_window()
 
 
 @pytest.fixture
-def loaded_window(window, cat_path: Path, wave_path: Path):  # noqa: ANN001, ANN201
+def loaded_window(window, cat_path: Path, wave_path: Path):
     assert window.content_pane.load_path(cat_path)
     assert window.style_pane.load_path(wave_path)
     return window

@@ -23,12 +23,12 @@ BYTES_CASES = ["not_an_image", "empty", "truncated", "bomb"]  # those that have 
 
 
 @pytest.fixture(scope="module")
-def broken(tmp_path_factory) -> dict[str, Path]:  # noqa: ANN001
+def broken(tmp_path_factory) -> dict[str, Path]:
     return write_broken(tmp_path_factory.mktemp("broken"))
 
 
 @pytest.fixture(scope="module")
-def cli_says(broken, wave_path) -> dict[str, str]:  # noqa: ANN001
+def cli_says(broken, wave_path) -> dict[str, str]:
     """What the command line prints for each bad content picture, without its `error: ` prefix."""
     said = {}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -48,7 +48,7 @@ def _file_mime(path: Path) -> QMimeData:
     return mime
 
 
-def _drop(widget, mime: QMimeData) -> None:  # noqa: ANN001
+def _drop(widget, mime: QMimeData) -> None:
     position = QPointF(widget.width() / 2, widget.height() / 2)
     enter = QDragEnterEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
@@ -58,7 +58,7 @@ def _drop(widget, mime: QMimeData) -> None:  # noqa: ANN001
                                 Qt.KeyboardModifier.NoModifier))
 
 
-def _deliver(window, pane, how: str, mime: QMimeData | None, path: Path, monkeypatch) -> None:  # noqa: ANN001
+def _deliver(window, pane, how: str, mime: QMimeData | None, path: Path, monkeypatch) -> None:
     if how == "drop":
         _drop(pane, mime)
     elif how == "paste":

@@ -33,7 +33,7 @@ def _frames(count: int = 8) -> list[np.ndarray]:
 def _answer(monkeypatch: pytest.MonkeyPatch, path: Path | str) -> list[tuple[str, str]]:
     asked: list[tuple[str, str]] = []
 
-    def dialog(parent, caption, suggested, file_filter):  # noqa: ANN001, ANN202
+    def dialog(parent, caption, suggested, file_filter):
         asked.append((suggested, file_filter))
         return str(path), ""
 
@@ -41,7 +41,7 @@ def _answer(monkeypatch: pytest.MonkeyPatch, path: Path | str) -> list[tuple[str
     return asked
 
 
-def _measured(dialog: ExportDialog, qtbot) -> int:  # noqa: ANN001
+def _measured(dialog: ExportDialog, qtbot) -> int:
     qtbot.waitUntil(lambda: dialog.measured_size() is not None, timeout=MEASURE_TIMEOUT_MS)
     return dialog.measured_size()
 
@@ -57,7 +57,7 @@ def _frame_count(path: Path, fmt: str) -> int:
         return animation.n_frames
 
 
-def _make_dialog(qtbot, tmp_path: Path) -> ExportDialog:  # noqa: ANN001
+def _make_dialog(qtbot, tmp_path: Path) -> ExportDialog:
     made = ExportDialog(_frames(), str(tmp_path / "evolution"))
     qtbot.addWidget(made)
     made.show()
@@ -65,7 +65,7 @@ def _make_dialog(qtbot, tmp_path: Path) -> ExportDialog:  # noqa: ANN001
 
 
 @pytest.fixture
-def dialog(qtbot, tmp_path):  # noqa: ANN001, ANN201
+def dialog(qtbot, tmp_path):
     return _make_dialog(qtbot, tmp_path)
 
 
@@ -127,7 +127,7 @@ def test_the_size_choice_scales_the_animation(qtbot, monkeypatch, tmp_path):
 
 
 def test_a_format_that_cannot_be_made_says_why(dialog, qtbot, monkeypatch):
-    def no_ffmpeg(images, fmt, options, target=None):  # noqa: ANN001, ANN202
+    def no_ffmpeg(images, fmt, options, target=None):
         if fmt == "mp4":
             raise ExportError("mp4 animation", "MP4 needs ffmpeg, which was not found")
         return encode_animation(images, fmt, options, target)
@@ -165,13 +165,13 @@ def test_saving_before_the_measurement_encodes_the_file_itself(dialog, qtbot, mo
 
 
 @pytest.fixture
-def rendered(loaded_window, qtbot):  # noqa: ANN001, ANN201
+def rendered(loaded_window, qtbot):
     with qtbot.waitSignal(loaded_window.runEnded, timeout=RUN_TIMEOUT_MS):
         assert loaded_window.start()
     return loaded_window
 
 
-def _open_dialog(window, qtbot) -> ExportDialog:  # noqa: ANN001
+def _open_dialog(window, qtbot) -> ExportDialog:
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)

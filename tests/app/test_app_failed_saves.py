@@ -18,17 +18,17 @@ RUN_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
-def rendered(loaded_window, qtbot):  # noqa: ANN001, ANN201
+def rendered(loaded_window, qtbot):
     with qtbot.waitSignal(loaded_window.runEnded, timeout=RUN_TIMEOUT_MS):
         assert loaded_window.start()
     return loaded_window
 
 
-def _answer(monkeypatch, path: str) -> None:  # noqa: ANN001
+def _answer(monkeypatch, path: str) -> None:
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a: (path, "")))
 
 
-def _disk_full(monkeypatch) -> None:  # noqa: ANN001
+def _disk_full(monkeypatch) -> None:
     def fsync(fd: int) -> None:  # the data went into the page cache; writing it out finds no room
         raise OSError(errno.ENOSPC, "No space left on device")
 

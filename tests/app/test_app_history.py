@@ -37,21 +37,21 @@ def history_folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def open_window(make_window, history_folder: Path):  # noqa: ANN001, ANN201
+def open_window(make_window, history_folder: Path):
     """A window on the test's history folder, set up for tiny quick runs."""
 
-    def make(iterations: int = RUN_ITERATIONS, settings_store: QSettings | None = None):  # noqa: ANN202
+    def make(iterations: int = RUN_ITERATIONS, settings_store: QSettings | None = None):
         return make_window(settings_store, iterations, history_folder=history_folder)
 
     return make
 
 
-def _load(window, cat_path: Path, wave_path: Path) -> None:  # noqa: ANN001
+def _load(window, cat_path: Path, wave_path: Path) -> None:
     assert window.content_pane.load_path(cat_path)
     assert window.style_pane.load_path(wave_path)
 
 
-def _click(qtbot, window, row: int, ctrl: bool = False) -> None:  # noqa: ANN001
+def _click(qtbot, window, row: int, ctrl: bool = False) -> None:
     strip = window.history_strip.list
     rect = strip.visualItemRect(strip.item(row))
     modifier = Qt.KeyboardModifier.ControlModifier if ctrl else Qt.KeyboardModifier.NoModifier
@@ -62,7 +62,7 @@ def _answer_save(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a: (str(path), "")))
 
 
-def _menu_action(window, entry, text: str):  # noqa: ANN001, ANN202
+def _menu_action(window, entry, text: str):
     menu = window.history_strip.context_menu(entry)
     matches = [a for a in menu.actions() if a.text() == text]
     assert matches, [a.text() for a in menu.actions()]

@@ -27,7 +27,7 @@ def _file_mime(path: Path) -> QMimeData:
     return mime
 
 
-def _drop(widget, mime: QMimeData) -> None:  # noqa: ANN001
+def _drop(widget, mime: QMimeData) -> None:
     """Drag `mime` over `widget` and drop it, through the widget's own drag and drop handlers (Qt only routes
     real drop events that come from a drag in progress, so the handlers are called with real event objects)."""
     position = QPointF(widget.width() / 2, widget.height() / 2)
@@ -134,7 +134,7 @@ def test_clear_and_swap(window, cat_path, wave_path):
 def test_click_on_an_empty_pane_opens_the_file_dialog(window, qtbot, monkeypatch, wave_path):
     asked = []
 
-    def fake_open(parent, caption, folder, file_filter):  # noqa: ANN001, ANN202
+    def fake_open(parent, caption, folder, file_filter):
         asked.append(caption)
         return str(wave_path), ""
 

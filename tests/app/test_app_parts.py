@@ -92,7 +92,7 @@ def test_open_shortcuts(window, qtbot, monkeypatch, cat_path, wave_path):
     answers = iter([str(cat_path), str(wave_path)])
     captions = []
 
-    def fake_open(parent, caption, folder, file_filter):  # noqa: ANN001, ANN202
+    def fake_open(parent, caption, folder, file_filter):
         captions.append(caption)
         return next(answers), ""
 
@@ -132,7 +132,7 @@ def test_worker_previews_follow_acknowledgements(qtbot, backends, cat, wave):
     worker = RenderWorker(job, RunRecord(job, max_frames=2), backends, max_fps=1000.0)
     previews = []
 
-    def take(frame) -> None:  # noqa: ANN001
+    def take(frame) -> None:
         previews.append(frame.index)
         worker.acknowledge_frame()
 

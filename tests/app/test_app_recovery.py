@@ -17,12 +17,12 @@ CPU_ALLOCATOR_FAILURE = "DefaultCPUAllocator: can't allocate memory: you tried t
 
 
 @pytest.fixture
-def eager(recovery_folder):  # noqa: ANN001, ANN201
+def eager(recovery_folder):
     """A recovery store that writes on every iteration."""
     return RecoveryStore(recovery_folder, interval_s=0.0)
 
 
-def _long_window(make_window, cat_path, wave_path, store, iterations: int = LONG):  # noqa: ANN001, ANN202
+def _long_window(make_window, cat_path, wave_path, store, iterations: int = LONG):
     window = make_window(iterations=iterations, recovery_store=store)
     window.content_pane.load_path(cat_path)
     window.style_pane.load_path(wave_path)
@@ -131,11 +131,11 @@ def test_a_restored_picture_can_be_continued(make_window, qtbot, cat, wave, eage
     assert eager.latest() is None
 
 
-def _fail_network(monkeypatch, backends, when) -> None:  # noqa: ANN001
+def _fail_network(monkeypatch, backends, when) -> None:
     network = backends.get(RenderSettings(device="cpu", precision="fp32")).network
     real = network.forward
 
-    def forward(rgb, layers):  # noqa: ANN001, ANN202
+    def forward(rgb, layers):
         if when():
             raise RuntimeError(CPU_ALLOCATOR_FAILURE)
         return real(rgb, layers)
@@ -200,7 +200,7 @@ def test_a_diverged_step_is_reported_and_the_picture_stays_good(loaded_window, q
     real = StyleObjective.__call__
     calls = []
 
-    def call(self, features, image, weights):  # noqa: ANN001, ANN202
+    def call(self, features, image, weights):
         calls.append(1)
         losses = real(self, features, image, weights)
         return {k: v * float("nan") for k, v in losses.items()} if len(calls) == 2 else losses

@@ -16,7 +16,7 @@ RUN_TIMEOUT_MS = 60_000
 LONG = 500  # iterations for runs a test stops itself
 
 
-def _start(window, qtbot) -> None:  # noqa: ANN001
+def _start(window, qtbot) -> None:
     qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
     assert window.state == "running"
 
@@ -33,7 +33,7 @@ class _Arrivals(QObject):
         self.values.append(value)
 
 
-def _wait_frames(window, qtbot, count: int = 1) -> None:  # noqa: ANN001
+def _wait_frames(window, qtbot, count: int = 1) -> None:
     qtbot.waitUntil(lambda: window.canvas.frames_shown >= count, timeout=RUN_TIMEOUT_MS)
 
 
@@ -154,7 +154,7 @@ def test_engine_failure_is_shown_and_the_picture_kept(loaded_window, qtbot, monk
     window = loaded_window
     real_step = StyleRun.step
 
-    def failing_step(self):  # noqa: ANN001, ANN202
+    def failing_step(self):
         if self.index >= 2:
             raise RuntimeError("out of memory (simulated)")
         return real_step(self)

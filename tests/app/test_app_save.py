@@ -30,12 +30,12 @@ class SaveDialog:
         self.calls: list[tuple[str, str, str]] = []
         monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(self))
 
-    def __call__(self, parent, caption: str, suggested: str, file_filter: str):  # noqa: ANN001, ANN204
+    def __call__(self, parent, caption: str, suggested: str, file_filter: str):
         self.calls.append((caption, suggested, file_filter))
         return (str(self.path) if self.path else ""), ""
 
 
-def _run(window, qtbot) -> None:  # noqa: ANN001
+def _run(window, qtbot) -> None:
     with qtbot.waitSignal(window.runEnded, timeout=RUN_TIMEOUT_MS):
         assert window.start()
 
@@ -133,7 +133,7 @@ def test_save_into_a_read_only_folder_shows_an_error(loaded_window, qtbot, monke
         if os.access(folder, os.W_OK):  # root writes anywhere: make the folder refuse the write as it would
             import tempfile
 
-            def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            def refuse(*args, **kwargs):
                 raise PermissionError(errno.EACCES, "Permission denied")
 
             monkeypatch.setattr(tempfile, "mkstemp", refuse)

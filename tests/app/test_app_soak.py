@@ -15,7 +15,7 @@ NOISE = 40 * MB  # allocator and Qt caches; a leak of a run's tensors or images 
 
 
 @pytest.fixture
-def make(backend, tmp_path: Path, cat, wave):  # noqa: ANN001, ANN201
+def make(backend, tmp_path: Path, cat, wave):
     return window_factory(backend, tmp_path, size=64, iterations=100_000, recovery_interval_s=0.0,
                           pair=(cat, wave))
 
@@ -26,7 +26,7 @@ def test_a_long_run_keeps_memory_flat(cat, wave, backend):
     assert abs(figures.growth) < 20 * MB, figures.report()
 
 
-def test_start_stop_cycles_leave_nothing_behind(qapp, qtbot, make, tmp_path):  # noqa: ANN001
+def test_start_stop_cycles_leave_nothing_behind(qapp, qtbot, make, tmp_path):
     window = make()
     qtbot.addWidget(window)
     window.show()
@@ -40,7 +40,7 @@ def test_start_stop_cycles_leave_nothing_behind(qapp, qtbot, make, tmp_path):  #
     assert list((tmp_path / "recovery").iterdir()) == []
 
 
-def test_close_during_run_cycles_leave_nothing_behind(qapp, make, tmp_path):  # noqa: ANN001
+def test_close_during_run_cycles_leave_nothing_behind(qapp, make, tmp_path):
     figures = close_during_run_cycles(qapp, make, cycles=5, timeout_s=60)
     assert figures.errors == [], figures.report()
     assert figures.qthreads_running == 0 and figures.threads_after <= figures.threads_before, figures.report()

@@ -46,11 +46,11 @@ def _files(*paths: Path) -> QMimeData:
     return mime
 
 
-def _rows(window) -> list[StyleRow]:  # noqa: ANN001
+def _rows(window) -> list[StyleRow]:
     return [row for row in window.style_pane.findChildren(StyleRow) if row.isVisibleTo(window.style_pane)]
 
 
-def _run(window, qtbot) -> None:  # noqa: ANN001
+def _run(window, qtbot) -> None:
     with qtbot.waitSignal(window.runEnded, timeout=RUN_TIMEOUT_MS):
         assert window.start()
 
@@ -96,7 +96,7 @@ def test_a_painting_dropped_or_opened_later_joins_the_mix(window, monkeypatch, w
     assert len(pane.images) == 2
     asked = []
 
-    def fake_open(parent, caption, folder, file_filter):  # noqa: ANN001, ANN202
+    def fake_open(parent, caption, folder, file_filter):
         asked.append(caption)
         return str(cat_path), ""
 
@@ -244,7 +244,7 @@ def test_style_scale_reaches_the_settings_and_the_preview(window, wave_path):
     assert "2×" in window.style_pane._picture.toolTip()
 
 
-def _transitions(pane, scale: float) -> int:  # noqa: ANN001
+def _transitions(pane, scale: float) -> int:
     """Colour changes along the middle row of the pane's preview painted at `scale` into a 200 x 200 area."""
     pane.set_style_scale(scale)
     canvas = QImage(200, 200, QImage.Format.Format_RGB32)
@@ -325,7 +325,7 @@ def test_an_unavailable_device_is_said_in_the_size_note(window, qtbot):
 # ---- 6. presets ----
 
 
-def _choose(window, name: str) -> None:  # noqa: ANN001
+def _choose(window, name: str) -> None:
     combo = window.preset_bar.combo
     index = combo.findData(name)
     assert index >= 0, name
