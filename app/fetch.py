@@ -12,6 +12,8 @@ from collections.abc import Callable
 from PySide6.QtCore import SLOT, QObject, QTimer, QUrl, Signal, Slot
 from PySide6.QtNetwork import QHostAddress, QHostInfo, QNetworkAccessManager, QNetworkReply, QNetworkRequest
 
+from engine.untrusted import format_bytes
+
 FETCH_TIMEOUT_S = 15.0
 FETCH_MAX_BYTES = 50 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -38,10 +40,6 @@ _HTTP_ANSWERS = (*range(QNetworkReply.NetworkError.ContentAccessDenied.value,
 
 def is_web_url(url: QUrl) -> bool:
     return url.isValid() and url.scheme().lower() in ("http", "https") and bool(url.host())
-
-
-def _megabytes(n: int) -> str:
-    return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{n} bytes"
 
 
 def is_public_address(address: str) -> bool:
@@ -165,7 +163,7 @@ class Fetcher(QObject):
             return
         length = reply.header(QNetworkRequest.KnownHeaders.ContentLengthHeader)
         if isinstance(length, int) and length > self.max_bytes:
-            self._abort(f"is too large ({_megabytes(length)}; the limit is {_megabytes(self.max_bytes)})")
+            self._abort(f"is too large ({format_bytes(length)}; the limit is {format_bytes(self.max_bytes)})")
 
     def _on_ready_read(self) -> None:
         """Take the bytes as they arrive, so the size limit holds exactly whatever the server says."""
@@ -175,7 +173,7 @@ class Fetcher(QObject):
         self._data += reply.readAll().data()
         if len(self._data) > self.max_bytes:
             self._data = bytearray()
-            self._abort(f"is too large (over the limit of {_megabytes(self.max_bytes)})")
+            self._abort(f"is too large (over the limit of {format_bytes(self.max_bytes)})")
 
     def _on_redirected(self, target: QUrl) -> None:
         reply = self._reply
@@ -220,7 +218,7 @@ class Fetcher(QObject):
             elif error == QNetworkReply.NetworkError.NoError:
                 self._data += reply.readAll().data()
                 if len(self._data) > self.max_bytes:
-                    self.failed.emit(url, f"is too large (the limit is {_megabytes(self.max_bytes)})")
+                    self.failed.emit(url, f"is too large (the limit is {format_bytes(self.max_bytes)})")
                 else:
                     self.fetched.emit(bytes(self._data), url)
             elif isinstance(status, int) and 300 <= status < 400:
