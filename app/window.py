@@ -31,21 +31,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.compare_switch import CompareSwitch
-from app.compat import guard_singleton_refcounts
-from app.controls import AdvancedPanel, LamControl, format_lam
-from app.export_dialog import ExportDialog
-from app.history_panel import HistoryPanel
-from app.image_pane import ImagePane, LoadedImage
-from app.loss_plot import LossPlot
 from app.memory_probe import DeviceMemory
-from app.message_bar import MessageBar
+from app.panels.compare_switch import CompareSwitch
+from app.panels.history_panel import HistoryPanel
+from app.panels.save_panel import SaveActions
+from app.panels.style_panel import StyleWiring
 from app.plain_text import plain_label
-from app.preview import PreviewCanvas
 from app.qimage import to_qimage
-from app.save_actions import SaveActions
-from app.style_list import StylePane
-from app.style_wiring import StyleWiring
+from app.refcount_guard import guard_singleton_refcounts
+from app.widgets.export_dialog import ExportDialog
+from app.widgets.image_pane import ImagePane, LoadedImage
+from app.widgets.loss_plot import LossPlot
+from app.widgets.message_bar import MessageBar
+from app.widgets.preview_canvas import PreviewCanvas
+from app.widgets.render_controls import AdvancedPanel, LamControl, format_lam
+from app.widgets.style_pane import StylePane
 from app.worker import BackendCache, PreviewFrame, Progress, RenderJob, RenderWorker, RunOutcome, RunRecord
 from engine.colour import keep_colours
 from engine.errors import FudeError, OutOfMemory

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
-from app.compat import guard_singleton_refcounts
+from app.refcount_guard import guard_singleton_refcounts
 from engine.errors import FudeError, OutOfMemory
 from engine.export import GIF_MAX_FRAMES, FrameRecorder
 from engine.settings import RenderSettings, join_style_names

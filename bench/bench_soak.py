@@ -332,7 +332,7 @@ def window_factory(backend, folder: Path, size: int, iterations: int, recovery_i
     or the sample pictures)."""
     from PySide6.QtCore import QSettings
 
-    from app.image_pane import LoadedImage
+    from app.widgets.image_pane import LoadedImage
     from app.window import MainWindow
     from app.worker import BackendCache
     from engine.recovery import RecoveryStore

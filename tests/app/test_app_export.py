@@ -15,7 +15,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from app.export_dialog import ExportDialog
+from app.widgets.export_dialog import ExportDialog
 from engine.errors import ExportError
 from engine.export import encode_animation
 from tests.pictures import gradient
@@ -132,7 +132,7 @@ def test_a_format_that_cannot_be_made_says_why(dialog, qtbot, monkeypatch):
             raise ExportError("mp4 animation", "MP4 needs ffmpeg, which was not found")
         return encode_animation(images, fmt, options, target)
 
-    monkeypatch.setattr("app.export_dialog.encode_animation", no_ffmpeg)
+    monkeypatch.setattr("app.widgets.export_dialog.encode_animation", no_ffmpeg)
     dialog.format.setCurrentIndex(dialog.format.findData("mp4"))
     qtbot.waitUntil(lambda: dialog.error.isVisible(), timeout=MEASURE_TIMEOUT_MS)
     assert dialog.file_size.text() == "cannot be made"

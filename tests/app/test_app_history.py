@@ -217,7 +217,7 @@ def test_the_size_limit_is_a_setting_that_prunes_the_oldest(open_window, monkeyp
 
 
 def test_small_pictures_are_kept_at_once_and_large_ones_in_the_background(qtbot, tmp_path):
-    from app.history_strip import SYNC_PIXELS, HistoryStrip
+    from app.widgets.history_strip import SYNC_PIXELS, HistoryStrip
 
     strip = HistoryStrip(HistoryStore(tmp_path / "history"))
     qtbot.addWidget(strip)

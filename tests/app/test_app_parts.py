@@ -9,9 +9,9 @@ from PySide6.QtCore import QPoint, Qt, QThread
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QFileDialog
 
-from app.controls import LAM_MAX, LAM_MIN, LAM_STEPS, lam_to_position, position_to_lam
-from app.preview import CompareMode, PreviewCanvas
 from app.qimage import to_array, to_qimage
+from app.widgets.preview_canvas import CompareMode, PreviewCanvas
+from app.widgets.render_controls import LAM_MAX, LAM_MIN, LAM_STEPS, lam_to_position, position_to_lam
 from app.worker import RenderJob, RenderWorker, RunRecord
 from engine.settings import RenderSettings
 
@@ -147,13 +147,13 @@ def test_worker_previews_follow_acknowledgements(qtbot, backends, cat, wave):
 
 def test_none_keeps_its_references_through_many_qt_calls(qtbot):
     """PySide6 6.12 on Python 3.11 drops a reference to None on every void call (and to True on every emit);
-    app.compat must keep the window from aborting with "deallocating None" after a few thousand paints."""
+    app.refcount_guard must keep the window from aborting with "deallocating None" after a few thousand paints."""
     import sys
 
     from PySide6.QtWidgets import QLabel
 
     import app.window  # noqa: F401 - importing the window applies the guard
-    from app.compat import SURPLUS, _affected
+    from app.refcount_guard import SURPLUS, _affected
 
     label = QLabel()
     qtbot.addWidget(label)

@@ -15,7 +15,7 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QFileDialog
 
-from app.export_dialog import ExportDialog
+from app.widgets.export_dialog import ExportDialog
 from engine.export import read_png_render
 from engine.images import load_image
 

@@ -14,11 +14,11 @@ from PySide6.QtCore import QMimeData, QRect, QSettings, QSize, QUrl
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
-from app.controls import SCALE_STEPS, position_to_scale, scale_to_position
-from app.image_pane import LoadedImage
 from app.memory_probe import DeviceMemory
 from app.qimage import to_array
-from app.style_list import MAX_STYLES, StyleRow
+from app.widgets.image_pane import LoadedImage
+from app.widgets.render_controls import SCALE_STEPS, position_to_scale, scale_to_position
+from app.widgets.style_pane import MAX_STYLES, StyleRow
 from engine.colour import keep_colours
 from engine.export import read_png_render
 from engine.images import load_image

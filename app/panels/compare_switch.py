@@ -10,7 +10,7 @@ from PySide6.QtCore import Slot
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QAbstractButton, QButtonGroup, QHBoxLayout, QToolButton
 
-from app.preview import CompareMode
+from app.widgets.preview_canvas import CompareMode
 from app.window_part import WindowPart
 
 if TYPE_CHECKING:

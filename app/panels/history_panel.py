@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.history_strip import HistoryStrip, HistoryView, describe_entry, entry_time
 from app.plain_text import breakable, plain_label
 from app.qimage import to_qimage
+from app.widgets.history_strip import HistoryStrip, HistoryView, describe_entry, entry_time
 from app.window_part import WindowPart
 from engine.errors import FudeError
 from engine.export import save_png

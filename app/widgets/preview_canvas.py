@@ -10,7 +10,7 @@ from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QPushButton, QSizePolicy, QWidget
 
-from app.paint_timing import PaintTimedWidget
+from app.widgets.paint_timing import PaintTimedWidget
 
 
 def fit_rect(size: QSize, area: QRect) -> QRect:

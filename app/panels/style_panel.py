@@ -11,9 +11,9 @@ import numpy as np
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QCheckBox, QMenu
 
-from app.controls import StyleScaleControl
 from app.memory_probe import DeviceMemory, MemoryProbe, size_offer
-from app.presets_menu import PresetBar
+from app.widgets.preset_bar import PresetBar
+from app.widgets.render_controls import StyleScaleControl
 from app.window_part import WindowPart
 from engine.colour import keep_colours
 from engine.errors import FudeError

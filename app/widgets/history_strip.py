@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.controls import format_lam
 from app.plain_text import literal, plain_label
-from app.preview import fit_rect, paint_badge
 from app.qimage import to_qimage
+from app.widgets.preview_canvas import fit_rect, paint_badge
+from app.widgets.render_controls import format_lam
 from engine.errors import FudeError
 from engine.history import HistoryEntry, HistoryStore
 

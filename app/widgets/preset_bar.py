@@ -9,8 +9,8 @@ import math
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QInputDialog, QMenu, QToolButton, QWidget
 
-from app.controls import format_lam, format_scale
 from app.plain_text import ask_yes_no, literal, plain_label
+from app.widgets.render_controls import format_lam, format_scale
 from engine.errors import FudeError
 from engine.presets import Preset, PresetStore
 from engine.settings import RenderSettings

@@ -1,6 +1,6 @@
 """A picture slot (the content): a drop, paste and open target that shows the picture, its name and size, and
 emits the loaded picture or an error that names the file. A failed load keeps the previous picture. The style
-pane (app/style_list.py) builds on it to hold several pictures."""
+pane (app/widgets/style_pane.py) builds on it to hold several pictures."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 
 from app.fetch import Fetcher, is_web_url
 from app.plain_text import literal, plain_label
-from app.preview import fit_rect
 from app.qimage import to_array, to_qimage
+from app.widgets.preview_canvas import fit_rect
 from engine.errors import FudeError, ImageError
 from engine.images import check_pixel_count, decode_image, load_image
 from engine.names import clean_name

@@ -9,7 +9,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from app.paint_timing import PaintTimedWidget
+from app.widgets.paint_timing import PaintTimedWidget
 
 CURVES = (("total", QColor("#e8e8ea")), ("content", QColor("#5fb3f0")), ("style", QColor("#f0a35f")))
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import QFileDialog
 
-from app.export_dialog import ExportChoice, ExportDialog
 from app.saving import BackgroundSaver
+from app.widgets.export_dialog import ExportChoice, ExportDialog
 from app.window_part import WindowPart
 from engine.errors import FudeError
 from engine.export import AnimationOptions, save_png

@@ -8,11 +8,11 @@ from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget
 
-from app.controls import format_scale
-from app.image_pane import ImagePane, LoadedImage
 from app.plain_text import literal, plain_label
-from app.preview import fit_rect, paint_badge
 from app.qimage import to_qimage
+from app.widgets.image_pane import ImagePane, LoadedImage
+from app.widgets.preview_canvas import fit_rect, paint_badge
+from app.widgets.render_controls import format_scale
 
 MAX_STYLES = 4
 WEIGHT_STEPS = 100  # slider positions of a style's weight (its raw weight; shown normalised)
