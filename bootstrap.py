@@ -1,6 +1,6 @@
 """Set Fude up in a local virtual environment (.venv) and run it: `python3 bootstrap.py run` opens the app,
-`python3 bootstrap.py test` checks the code with ruff and runs the test suite. Needs only Python 3.11+ and
-access to PyPI; re-installs only when pyproject.toml has changed."""
+`python3 bootstrap.py test` checks the code with ruff and mypy (lint, then types) and runs the test suite. Needs
+only Python 3.11+ and access to PyPI; re-installs only when pyproject.toml has changed."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def ensure_environment() -> Path:
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("run", "test"):
         print("usage: python3 bootstrap.py run [ARGS...]   set up and open Fude (ARGS go to main.py)\n"
-              "       python3 bootstrap.py test [ARGS...]  set up, lint (ruff) and run the tests (ARGS go to pytest, "
-              "and skip the lint)")
+              "       python3 bootstrap.py test [ARGS...]  set up, lint (ruff), type-check (mypy) and run the tests "
+              "(ARGS go to pytest, and skip lint and type check)")
         return 2
     try:
         python = ensure_environment()
@@ -50,10 +50,15 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "run":
         return subprocess.call([python, str(ROOT / "main.py"), *rest], cwd=ROOT)
-    if not rest:  # the whole check: lint first (seconds), then the tests; with pytest arguments, only those
+    if not rest:  # the whole check: lint, then types (seconds each), then the tests; with pytest arguments, only those
         print("ruff check .", flush=True)
         if subprocess.call([python, "-m", "ruff", "check", "."], cwd=ROOT) != 0:
             print("error: ruff found problems (above); fix them, or run `ruff check --fix .`", file=sys.stderr)
+            return 1
+        print("mypy", flush=True)  # what it checks, and how: [tool.mypy] in pyproject.toml
+        if subprocess.call([python, "-m", "mypy"], cwd=ROOT) != 0:
+            print("error: mypy found type errors (above); fix them (a `# type: ignore[code]` only with a reason)",
+                  file=sys.stderr)
             return 1
     env = dict(os.environ)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")  # the Qt tests need no display

@@ -12,10 +12,13 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from engine import __version__
+from engine.driver import RunListener
 from engine.errors import ExportError, FudeError, SettingsError
 from engine.export import AnimationOptions
+from engine.names import render_file_stem
 from engine.presets import BUILTIN_PRESETS, PresetStore, default_path
 from engine.settings import (
     DEFAULT_ITERATIONS,
@@ -34,6 +37,13 @@ from engine.settings import (
     RenderSettings,
     normalise_style_weights,
 )
+
+if TYPE_CHECKING:  # for the type checker only: torch loads when a render starts, not for --help or a bad option
+    import numpy as np
+    from tqdm import tqdm
+
+    from engine.memory import MemoryCheck
+    from engine.run import Frame, StyleRun
 
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -195,8 +205,8 @@ def display_problem(environ: Mapping[str, str], platform: str) -> str | None:
 
 
 def default_output(content: str, style: str | Sequence[str]) -> Path:
-    styles = [style] if isinstance(style, str) else list(style)
-    return Path(f"{Path(content).stem}_in_{'_and_'.join(Path(s).stem for s in styles)}.png")
+    """CONTENT_in_STYLE.png in the current folder, made safe as a file name."""
+    return Path(render_file_stem(content, style) + ".png")
 
 
 def parse_style_weights(text: str, count: int) -> tuple[float, ...]:
@@ -240,7 +250,7 @@ def settings_from_args(args: argparse.Namespace) -> RenderSettings:
 
 
 def render(args: argparse.Namespace) -> int:
-    from engine.export import FrameRecorder, animation_format, check_writable
+    from engine.export import animation_format, check_writable
     from engine.images import load_image
 
     output = Path(args.output) if args.output else default_output(args.content, args.style)
@@ -256,48 +266,41 @@ def render(args: argparse.Namespace) -> int:
     styles = [load_image(path) for path in args.style]
     style_names = [os.path.basename(path) for path in args.style]
 
+    from engine.colour import keep_colours
+    from engine.driver import BackendCache, RenderJob, RunDriver, RunRecord
     from engine.errors import DivergenceError, OutOfMemory
-    from engine.memory import check_memory, largest_style_shape
     from engine.recovery import RecoveryStore
-    from engine.run import Backend, StyleRun  # torch loads here, after the inputs are known to be good
 
-    backend = Backend.create(settings)
-    style_shape = largest_style_shape([style.shape for style in styles])
-    check = check_memory(content.shape, style_shape, settings, backend.device, backend.precision.dtype.itemsize,
-                         gif_frames=RECORDED_PER_FRAME * args.frames if evolution else 0)
-    warning = check.warning()
-    if warning:
-        hint = f" (--size {check.fits})" if check.fits is not None else ""
-        print(f"warning: {warning}{hint}; trying anyway", file=sys.stderr)
-    run = StyleRun(content, styles, settings, backend)
-    recorder = FrameRecorder(max_frames=RECORDED_PER_FRAME * args.frames) if evolution else None
-    width, height = run.size
-    if not args.quiet:
-        print(f"Fude {__version__}: {width}x{height} px, {run.total} iterations, {settings.optimizer}, "
-              f"{backend.device.type} {backend.precision.name}, weights {backend.network.description}",
-              file=sys.stderr)
-        if len(styles) > 1:
-            mix = ", ".join(f"{name} {weight:.2f}" for name, weight in zip(style_names, run.style_weights))
-            print(f"styles: {mix}", file=sys.stderr)
+    job = RenderJob(content, tuple(styles), settings, os.path.basename(args.content), tuple(style_names))
+    record = RunRecord(job, max_frames=RECORDED_PER_FRAME * args.frames if evolution else 0)
     # a copy of the picture so far, kept every few seconds, for the window to offer back if this process is killed
-    recovery = RecoveryStore().begin(content, styles, os.path.basename(args.content), style_names)
-    finish = _finisher(settings, content)
+    recovery = RecoveryStore().begin(content, styles, job.content_name, style_names)
+    bar = ProgressBar(quiet=args.quiet, style_names=style_names)
+    driver = RunDriver(job, record, BackendCache(), listener=bar, recovery=recovery)
     interrupted = False
     failure: FudeError | None = None
     try:
-        _drive(run, recorder, quiet=args.quiet, recovery=recovery, settings=settings, finish=finish)
+        driver.drive()  # torch loads here, after the inputs are known to be good
     except KeyboardInterrupt:
+        if driver.outcome is None:  # interrupted before the run existed: nothing to write
+            recovery.discard()
+            raise
         interrupted = True
-        run.cancel()
     except (OutOfMemory, DivergenceError) as exc:
         failure = exc
-    if failure is not None and run.index == 0:
+    finally:
+        bar.close()
+    outcome = driver.outcome
+    if failure is not None and (outcome is None or outcome.index == 0):  # no picture to write
         recovery.discard()
         raise failure
-    result = finish(run.result())
-    _save_results(args, settings, output, evolution, result, recorder)
+    assert outcome is not None  # drive() returned, or was interrupted once the run existed
+    record.set_latest(outcome.image)  # the evolution ends with the picture written
+    # the run's pictures are kept as it made them (the recovery copy too); the files get the content's colours
+    result = keep_colours(outcome.image, content) if settings.keep_colours else outcome.image
+    _save_results(args, settings, output, evolution, result, record.gif_images(keep_colours=settings.keep_colours))
     recovery.discard()  # the picture is in its file now
-    done = f"{run.index} of {run.total} iterations in {run.elapsed:.1f} s"
+    done = f"{outcome.index} of {outcome.total} iterations in {outcome.elapsed:.1f} s"
     if failure is not None:
         print(f"error: {failure}; the picture after {done} is saved to {output}", file=sys.stderr)
         return EXIT_RUN_FAILED
@@ -305,47 +308,67 @@ def render(args: argparse.Namespace) -> int:
         print(f"interrupted after {done}; the picture so far is saved", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.quiet:
+        height, width = outcome.image.shape[:2]
         print(f"wrote {output}" + (f" and {evolution}" if evolution else "") + f" ({width}x{height}, {done})")
     return 0
 
 
-def _finisher(settings: RenderSettings, content):  # untyped: numpy is imported lazily
-    """What is done to each picture before it is written (the result, the evolution's frames): keeping the
-    content's colours when asked to; the recovery copy keeps the picture as the run made it."""
-    if not settings.keep_colours:
-        return lambda image: image
-    from engine.colour import keep_colours
+class ProgressBar(RunListener):
+    """The command line's view of a run: a line saying what runs where, a progress bar with the losses (on
+    stderr, unless quiet), notes and warnings written above the bar."""
 
-    return lambda image: keep_colours(image, content)
+    def __init__(self, quiet: bool, style_names: Sequence[str]) -> None:
+        self.quiet = quiet
+        self.style_names = list(style_names)
+        self.bar: tqdm[NoReturn] | None = None  # a bar over no iterable
+        self._last_refresh = 0.0
 
+    def on_memory_warning(self, check: MemoryCheck) -> None:
+        warning = check.warning()
+        hint = f" (--size {check.fits})" if check.fits is not None else ""
+        print(f"warning: {warning}{hint}; trying anyway", file=sys.stderr)
 
-def _drive(run, recorder, quiet: bool, recovery=None, settings=None, finish=None) -> None:
-    """Step `run` to its end with a progress bar, recording the evolution's frames (through `finish`) and saving
-    the recovery copy when due."""
-    from tqdm import tqdm
+    def on_started(self, run: StyleRun) -> None:
+        from tqdm import tqdm
 
-    recovery_failed = False
-    with tqdm(total=run.total, unit="it", disable=quiet, dynamic_ncols=True, file=sys.stderr) as bar:
-        last_refresh = 0.0
-        for frame in run:
-            if frame.notice:
-                bar.write(f"note: {frame.notice}", file=sys.stderr)
-            if recorder is not None and recorder.wants(frame.index):
-                image = frame.image()
-                recorder.add(frame.index, finish(image) if finish is not None else image)
-            if recovery is not None and recovery.due():
-                saved = recovery.save(frame.image(), settings, frame.index, frame.total)
-                if not saved and recovery.last_error and not recovery_failed:
-                    recovery_failed = True
-                    bar.write(f"warning: the recovery copy cannot be written ({recovery.last_error})", file=sys.stderr)
-            now = time.monotonic()
-            # Reading the losses syncs with the device, so only when the bar will show them.
-            if not quiet and (now - last_refresh >= PROGRESS_REFRESH_S or frame.index == frame.total):
-                losses = frame.losses
-                bar.set_postfix(total=f"{losses['total']:.4f}", content=f"{losses['content']:.3f}",
-                                style=f"{losses['style']:.4f}", refresh=False)
-                last_refresh = now
-            bar.update(1)
+        if not self.quiet:
+            width, height = run.size
+            backend, settings = run.backend, run.settings
+            print(f"Fude {__version__}: {width}x{height} px, {run.total} iterations, {settings.optimizer}, "
+                  f"{backend.device.type} {backend.precision.name}, weights {backend.network.description}",
+                  file=sys.stderr)
+            if len(self.style_names) > 1:
+                mix = ", ".join(f"{name} {weight:.2f}" for name, weight in zip(self.style_names, run.style_weights))
+                print(f"styles: {mix}", file=sys.stderr)
+        self.bar = tqdm(total=run.total, unit="it", disable=self.quiet, dynamic_ncols=True, file=sys.stderr)
+
+    def on_frame(self, run: StyleRun, frame: Frame, image: np.ndarray | None) -> None:
+        if self.bar is None:
+            return
+        now = time.monotonic()
+        # Reading the losses syncs with the device, so only when the bar will show them.
+        if not self.quiet and (now - self._last_refresh >= PROGRESS_REFRESH_S or frame.index == frame.total):
+            losses = frame.losses
+            self.bar.set_postfix(total=f"{losses['total']:.4f}", content=f"{losses['content']:.3f}",
+                                 style=f"{losses['style']:.4f}", refresh=False)
+            self._last_refresh = now
+        self.bar.update(1)
+
+    def on_notice(self, text: str) -> None:
+        self._write(f"note: {text}")
+
+    def on_recovery_failed(self, reason: str) -> None:
+        self._write(f"warning: the recovery copy cannot be written ({reason})")
+
+    def _write(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)  # above the bar, which is drawn again below it
+        else:
+            print(line, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def animation_options(args: argparse.Namespace) -> AnimationOptions:
@@ -353,8 +376,10 @@ def animation_options(args: argparse.Namespace) -> AnimationOptions:
     return AnimationOptions(frame_count=args.frames, frame_ms=args.frame_ms, longest_side=args.evolution_size)
 
 
-def _save_results(args, settings, output, evolution, result, recorder) -> None:
-    """Write the PNG (and GIF); if the PNG cannot be written after all, keep the picture in the temp folder."""
+def _save_results(args: argparse.Namespace, settings: RenderSettings, output: Path, evolution: Path | None,
+                  result: np.ndarray, evolution_images: list[np.ndarray]) -> None:
+    """Write the PNG (and the evolution); if the PNG cannot be written after all, keep the picture in the temp
+    folder."""
     from engine.export import save_animation, save_png
     from engine.settings import png_text_chunks
 
@@ -365,5 +390,5 @@ def _save_results(args, settings, output, evolution, result, recorder) -> None:
         fallback = Path(tempfile.gettempdir()) / f"fude-{int(time.time())}-{output.name}"
         save_png(fallback, result, text)
         raise ExportError(output, f"{exc.reason}; the picture was saved to {fallback} instead") from None
-    if evolution is not None and recorder is not None:
-        save_animation(evolution, recorder.images(final=result), animation_options(args))
+    if evolution is not None:
+        save_animation(evolution, evolution_images, animation_options(args))

@@ -113,7 +113,9 @@ class Fetcher(QObject):
             self._judge_addresses(url, [host], then)  # a literal address: nothing to look up
             return
         self._pending = (url, then)
-        self._lookup = QHostInfo.lookupHost(host, self, SLOT("_on_lookup(QHostInfo)"))
+        # The stub types `member` as bytes, but PySide6 6.12 refuses bytes here (ValueError) and takes SLOT()'s str;
+        # the functor overload would not return the lookup id that _on_lookup and _end_lookup need.
+        self._lookup = QHostInfo.lookupHost(host, self, SLOT("_on_lookup(QHostInfo)"))  # type: ignore[call-overload]
 
     @Slot(QHostInfo)
     def _on_lookup(self, info: QHostInfo) -> None:

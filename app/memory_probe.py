@@ -1,21 +1,19 @@
-"""How large a picture the chosen device can render: its free memory, measured on a plain Python thread (the
+"""How large a picture the chosen device can render: its free memory, measured by a BackgroundTask (the
 measurement imports torch, which the GUI thread must never wait for), and the largest size whose memory
 estimate fits (engine.memory), as the size field offers it."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal, Slot
 
+from app.background import BackgroundTask
 from engine.errors import FudeError
 from engine.export import GIF_MAX_FRAMES
 from engine.settings import MAX_SIZE, MIN_SIZE, RenderSettings
 
-POLL_MS = 50  # how often the GUI looks whether a measurement has finished (only while one is under way)
 LOW_PRECISIONS = ("bf16", "fp16")
 
 
@@ -75,16 +73,9 @@ def size_offer(memory: DeviceMemory | None, content_shape: tuple[int, ...] | Non
     return SizeOffer(fits, f"Up to {fits} px fits in {free}; a larger picture would run out of memory.")
 
 
-def _measure_into(future: Future, measure_fn: Callable[[str], DeviceMemory], choice: str) -> None:
-    try:
-        future.set_result(measure_fn(choice))
-    except BaseException as exc:  # noqa: BLE001 - handed to the GUI thread, which reports it
-        future.set_exception(exc)
-
-
 class MemoryProbe(QObject):
-    """Measures a device's free memory off the GUI thread and emits `measured` (a DeviceMemory) on it. The
-    thread touches no Qt object: it fills a Future, which a timer on the GUI thread looks at."""
+    """Measures a device's free memory off the GUI thread (a BackgroundTask) and emits `measured` (a DeviceMemory)
+    on it. One measurement at a time: a request during one is done after it, the latest request winning."""
 
     measured = Signal(object)
 
@@ -92,40 +83,49 @@ class MemoryProbe(QObject):
                  measure_fn: Callable[[str], DeviceMemory] = measure) -> None:
         super().__init__(parent)
         self._measure = measure_fn
-        self._future: Future | None = None
+        self._task = BackgroundTask("memory-probe", self)
+        self._task.succeeded.connect(self._on_measured)
+        self._task.failed.connect(self._on_failed)
+        self._task.finished.connect(self._on_finished)
         self._choice = ""
         self._again: str | None = None  # asked for while a measurement was under way
         self.latest: DeviceMemory | None = None
-        self._timer = QTimer(self)
-        self._timer.setInterval(POLL_MS)
-        self._timer.timeout.connect(self._poll)
 
     @property
     def busy(self) -> bool:
-        return self._future is not None
+        return self._task.busy
 
     def request(self, choice: str) -> None:
         """Measure the device `choice` picks; a request during a measurement is done after it."""
-        if self._future is not None:
+        if self._task.busy:
             self._again = choice
             return
-        self._future, self._choice = Future(), choice
-        threading.Thread(target=_measure_into, args=(self._future, self._measure, choice), daemon=True,
-                         name="fude-memory-probe").start()
-        self._timer.start()
+        measure_fn = self._measure
+        self._choice = choice
+        self._task.start(lambda: measure_fn(choice))
 
-    def _poll(self) -> None:
-        future = self._future
-        if future is None or not future.done():
-            return
-        self._future = None
-        self._timer.stop()
-        try:
-            memory = future.result()
-        except Exception as exc:  # noqa: BLE001 - an unexpected failure only means the limit stays unknown
-            memory = DeviceMemory(self._choice, self._choice, None, f"{type(exc).__name__}: {exc}")
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Finish the measurement under way and any asked for after it, and report them now (for a window that is
+        closing, or a script); True when none is left running."""
+        while self._task.busy:
+            if not self._task.deliver(timeout_s):
+                return False
+        return True
+
+    @Slot(object)
+    def _on_measured(self, memory: DeviceMemory) -> None:
+        self._report(memory)
+
+    @Slot(object)
+    def _on_failed(self, exc: BaseException) -> None:  # an unexpected failure only means the limit stays unknown
+        self._report(DeviceMemory(self._choice, self._choice, None, f"{type(exc).__name__}: {exc}"))
+
+    def _report(self, memory: DeviceMemory) -> None:
         self.latest = memory
         self.measured.emit(memory)
+
+    @Slot()
+    def _on_finished(self) -> None:
         again, self._again = self._again, None
         if again is not None:
             self.request(again)

@@ -32,7 +32,7 @@ from PySide6.QtCore import QEventLoop, QObject, QSettings, QTimer, Slot  # noqa:
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.window import MainWindow  # noqa: E402
-from app.worker import BackendCache  # noqa: E402
+from engine.driver import BackendCache  # noqa: E402
 from engine.images import load_image  # noqa: E402
 from engine.recovery import RecoveryStore  # noqa: E402
 from engine.run import Backend, StyleRun  # noqa: E402
@@ -69,14 +69,14 @@ def window_rate(app: QApplication, window: MainWindow, timeout_s: float) -> tupl
     listener = _ProgressMarks()
     shown_before = window.canvas.frames_shown
     loop = QEventLoop()  # block in Qt's event loop, as the app does: polling would steal the engine's CPU
-    window.runEnded.connect(loop.quit)
+    window.session.runEnded.connect(loop.quit)
     QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-    assert window.start(), window.messages.text()
-    window.worker.progress.connect(listener.on_progress)
+    assert window.run_panel.start(), window.messages.text()
+    window.session.worker.progress.connect(listener.on_progress)
     loop.exec()
-    window.runEnded.disconnect(loop.quit)
-    if window.running:
-        window.stop_worker()
+    window.session.runEnded.disconnect(loop.quit)
+    if window.session.running:
+        window.session.stop_worker()
         raise RuntimeError("the window's run did not finish in time")
     (i0, t0), (i1, t1) = listener.marks[0], listener.marks[-1]
     return (i1 - i0) / (t1 - t0), window.canvas.frames_shown - shown_before
@@ -111,7 +111,7 @@ def main() -> int:
     window.show()
     window.content_pane.load_path(Path(args.content))
     window.style_pane.load_path(Path(args.style))
-    window.apply_settings(settings)
+    window.session.set_settings(settings)
     child = [sys.executable, __file__, "--headless-only", "--size", str(args.size), "--device", args.device,
              "--content", args.content, "--style", args.style]
     if args.iterations is not None:

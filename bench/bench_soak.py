@@ -209,7 +209,7 @@ def _running_qthreads(threads: list) -> int:
     count = 0
     for thread in threads:
         try:
-            count += bool(thread.isRunning())
+            count += bool(thread.running)
         except RuntimeError:  # the C++ object is gone: not running
             pass
     return count
@@ -238,14 +238,14 @@ def start_stop_cycles(app, window, cycles: int, timeout_s: float = 120.0) -> Cyc
 
     def cycle(errors: list[str]) -> None:
         shown = window.canvas.frames_shown
-        if not window.start():
+        if not window.run_panel.start():
             errors.append(f"start refused: {window.messages.text()}")
             return
-        threads.append(window._thread)  # the bench checks the thread itself
-        if not wait_until(app, lambda: window.canvas.frames_shown > shown or not window.running, timeout_s):
+        threads.append(window.session.worker)  # the bench checks the worker's thread itself
+        if not wait_until(app, lambda: window.canvas.frames_shown > shown or not window.session.running, timeout_s):
             errors.append("no frame arrived")
-        window.stop()
-        if not wait_until(app, lambda: window.state == "idle" and not window.running, timeout_s):
+        window.session.stop()
+        if not wait_until(app, lambda: window.session.state == "idle" and not window.session.running, timeout_s):
             errors.append("the run did not stop")
         if window.messages.kind == "error":
             errors.append(f"shown: {window.messages.text()}")
@@ -261,14 +261,14 @@ def close_during_run_cycles(app, make_window: Callable[[], object], cycles: int,
     def cycle(errors: list[str]) -> None:
         window = make_window()
         window.show()
-        if not window.start():
+        if not window.run_panel.start():
             errors.append(f"start refused: {window.messages.text()}")
         else:
-            threads.append(window._thread)
-            if not wait_until(app, lambda: window.canvas.frames_shown > 0 or not window.running, timeout_s):
+            threads.append(window.session.worker)
+            if not wait_until(app, lambda: window.canvas.frames_shown > 0 or not window.session.running, timeout_s):
                 errors.append("no frame arrived")
         window.close()
-        if window.running:
+        if window.session.running:
             errors.append("closing left the render thread running")
         window.deleteLater()
         _settle(app)
@@ -332,9 +332,9 @@ def window_factory(backend, folder: Path, size: int, iterations: int, recovery_i
     or the sample pictures)."""
     from PySide6.QtCore import QSettings
 
-    from app.widgets.image_pane import LoadedImage
+    from app.loaded_image import LoadedImage
     from app.window import MainWindow
-    from app.worker import BackendCache
+    from engine.driver import BackendCache
     from engine.recovery import RecoveryStore
 
     backends = BackendCache(backend)
@@ -345,7 +345,7 @@ def window_factory(backend, folder: Path, size: int, iterations: int, recovery_i
         store = QSettings(str(folder / "fude.ini"), QSettings.Format.IniFormat)
         window = MainWindow(store=store, backends=backends, recovery=RecoveryStore(folder / "recovery", **interval),
                             history_folder=folder / "history")
-        window.advanced.size.setValue(size)
+        window.advanced.size_spin.setValue(size)
         window.advanced.iterations.setValue(iterations)
         window.advanced.device.setCurrentIndex(max(0, window.advanced.device.findData(backend.device.type)))
         window.content_pane.set_image(LoadedImage(content, "content.png"))

@@ -63,7 +63,7 @@ def check_writable(path: str | os.PathLike[str]) -> None:
         raise ExportError(p, "the file exists and is read-only")
 
 
-def write_atomically(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], None]) -> Path:
+def write_atomically(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], object]) -> Path:
     """Call `write` on a temporary file beside `path`, flush it to disk, then rename it over `path`."""
     p = Path(path)
     _check_name(p)

@@ -41,6 +41,8 @@ class LBFGS:
     def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
         with torch.enable_grad():
             loss = closure()
+        if self.param.grad is None:
+            raise RuntimeError("the closure computed no gradient for the image (it must call backward())")
         grad = self.param.grad.detach().flatten().float()
         if self._last_grad is not None and self._last_step is not None:
             s, y = self._last_step, grad - self._last_grad

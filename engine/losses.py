@@ -50,6 +50,14 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return dx.float().pow(2).mean() + dy.float().pow(2).mean()
 
 
+def _tensor_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """sum() of one or more tensors: the builtin starts from the int 0, which only an empty `terms` returns."""
+    total = sum(terms)
+    if not isinstance(total, torch.Tensor):
+        raise ValueError("there are no terms to add up")
+    return total
+
+
 @dataclass(frozen=True)
 class LossWeights:
     """The weights a run may change while it runs. Style's weight is 1: lam is content's relative to it. `style`
@@ -99,7 +107,7 @@ class StyleObjective:
             if count == 1:  # exactly the single-style targets, bit for bit
                 targets = dict(self.style_grams[0])
             else:
-                targets = {name: sum(w * g[name] for w, g in zip(weights, self.style_grams, strict=True))
+                targets = {name: _tensor_sum(w * g[name] for w, g in zip(weights, self.style_grams, strict=True))
                            for name in STYLE_LAYERS}
             norms = {name: g.pow(2).mean().clamp_min(1e-12) for name, g in targets.items()}
         self.style_targets, self.style_norms = targets, norms
@@ -114,7 +122,7 @@ class StyleObjective:
     ) -> dict[str, torch.Tensor]:
         """content, style, tv (unweighted) and total (weighted) losses, as 0-d fp32 tensors."""
         content = (features[CONTENT_LAYER].float() - self.content_target).pow(2).mean() / self.content_norm
-        style = sum(
+        style = _tensor_sum(
             (gram(features[name]) - self.style_targets[name]).pow(2).mean() / self.style_norms[name]
             for name in STYLE_LAYERS
         ) / len(STYLE_LAYERS)

@@ -181,7 +181,7 @@ def system_available_bytes(meminfo: Path = Path("/proc/meminfo"), cgroup: Path =
             found = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (AttributeError, ValueError, OSError):
             return None
-    limits = [found]
+    limits: list[int | None] = [found]
     try:  # cgroup v2: what the group may still take
         limit = (cgroup / "memory.max").read_text().strip()
         if limit != "max":
@@ -214,7 +214,7 @@ def check_memory(content_shape: tuple[int, ...], style_shape: tuple[int, ...], s
     needed = estimate_bytes(content_shape, style_shape, settings, element_size, gif_frames)
     if available is None:
         available = available_bytes(device)
-    fits = settings.size
+    fits: int | None = settings.size
     if available is not None and needed > available * FIT_MARGIN:
         fits = largest_fitting_size(content_shape, style_shape, settings, available, element_size, gif_frames)
     return MemoryCheck(size=settings.size, device=device.type, needed=needed, available=available, fits=fits)
@@ -251,11 +251,12 @@ def out_of_memory(content_shape: tuple[int, ...], style_shape: tuple[int, ...], 
     size = size or settings.size
     if available is None:
         available = available_bytes(device)
-    fits: int | None = max(MIN_SIZE, int(size * 0.7) // SIZE_STEP * SIZE_STEP)  # the estimate was too low
+    smaller = max(MIN_SIZE, int(size * 0.7) // SIZE_STEP * SIZE_STEP)  # the estimate was too low
+    fits: int | None = smaller
     if available is not None:
         estimated = largest_fitting_size(content_shape, style_shape, settings.replaced(size=size), available,
                                          element_size)
-        fits = None if estimated is None else min(fits, estimated)
+        fits = None if estimated is None else min(smaller, estimated)
     if fits is not None and fits >= size:
         fits = None
     where = "the GPU" if device.type == "cuda" else device.type.upper() if device.type == "mps" else "the CPU"

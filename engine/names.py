@@ -1,10 +1,12 @@
 """Names shown to a person (a picture's file name, a link, a name stored in a PNG or a recovery copy): one line,
-no control characters, and bounded, however long or strange the name that arrived."""
+no control characters, and bounded, however long or strange the name that arrived; and the one safe file name
+suggested for a render's picture."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 # Longer than any file name a file system allows (255 bytes), short enough for a label, a message and a tooltip.
 MAX_NAME_CHARS = 200
@@ -28,3 +30,32 @@ def clean_name(name: object, limit: int = MAX_NAME_CHARS) -> str:
     head = (limit - 1) * 2 // 3
     tail = limit - 1 - head
     return text[:head] + ELLIPSIS + text[-tail:]
+
+
+# A file name may hold 255 bytes; the stem leaves room for what callers add after it (a date, a suffix) and keeps
+# a name with many styles readable.
+MAX_STEM_BYTES = 120
+FALLBACK_STEM = "fude"
+
+
+def render_file_stem(content_name: str, style_names: str | Sequence[str]) -> str:
+    """The file name (without suffix) suggested for a render: "<content stem>_in_<style stems joined by _and_>",
+    made safe for any file system: every character other than a letter, a digit, "-", "_" or "." becomes "_", it
+    never starts with "." (a hidden file), and it is at most MAX_STEM_BYTES bytes in UTF-8 (a longer one keeps
+    its start). Names may be paths: only their last part counts. "fude" when there is no content name."""
+    styles = [style_names] if isinstance(style_names, str) else list(style_names)
+    content = _stem(content_name)
+    if not content:
+        return FALLBACK_STEM
+    stem = f"{content}_in_{'_and_'.join(_stem(name) or 'style' for name in styles)}" if styles else content
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)
+    safe = "_" + safe[1:] if safe.startswith(".") else safe
+    while len(safe.encode("utf-8")) > MAX_STEM_BYTES:
+        safe = safe[:-1]
+    return safe.rstrip(".") or FALLBACK_STEM  # Windows drops a trailing dot, which would change the name
+
+
+def _stem(name: str) -> str:
+    """The last part of a name or path, without its suffix (either kind of slash separates parts)."""
+    last = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return last.rsplit(".", 1)[0] if "." in last[1:] else last

@@ -55,6 +55,9 @@ class VGGFeatures(nn.Module):
     """VGG19's convolutional part truncated after the deepest layer a render uses, taking RGB images in
     [0, 1] and returning the activations of the requested `relu*` layers. Its weights never need gradients."""
 
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
+
     def __init__(
         self,
         weights: ConvWeights,
@@ -79,6 +82,7 @@ class VGGFeatures(nn.Module):
             in_ch = 3 if block == 1 else VGG19_BLOCKS[block - 2][-1]
             for i, out_ch in enumerate(channels, start=1):
                 conv = nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1)
+                assert conv.bias is not None  # Conv2d has one unless made with bias=False
                 w, b = weights[f"conv{block}_{i}"]
                 if tuple(w.shape) != tuple(conv.weight.shape) or tuple(b.shape) != (out_ch,):
                     raise WeightsError(description or "weights", f"conv{block}_{i} has shape {tuple(w.shape)}, "
@@ -99,7 +103,7 @@ class VGGFeatures(nn.Module):
         x = (rgb.to(self.mean.dtype) - self.mean) / self.std
         return x.flip(1) if self.convention.bgr else x
 
-    def forward(self, rgb: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:  # type: ignore[override]
+    def forward(self, rgb: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         wanted = set(layers)
         unknown = wanted - set(self.layer_names)
         if unknown:

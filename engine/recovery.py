@@ -20,7 +20,6 @@ folder is passed over, and only regular files with Fude's own names are ever del
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import json
 import math
@@ -32,10 +31,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeGuard
 
 import numpy as np
 
+from engine import processes
 from engine.errors import FudeError, ImageError
 from engine.export import TEMP_PREFIX, TEMP_SUFFIX, save_png
 from engine.images import load_image
@@ -58,11 +58,6 @@ KEPT_SUFFIX = "-kept"
 MAX_PID = 2**31 - 1  # os.kill takes a C int; anything larger (or 0, or negative: a process group) is no owner
 MAX_COUNT = 2**31 - 1  # iterations as the window's progress bar can show them
 LATEST_SAVE = 32_503_680_000.0  # the year 3000: later is no time Fude wrote (and localtime refuses it on Windows)
-# Windows (kernel32): what _windows_alive asks for and what it is told.
-PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
-STILL_ACTIVE = 259
-ERROR_ACCESS_DENIED = 5
-_WINDOWS = os.name == "nt"
 
 
 def style_file(number: int) -> str:
@@ -104,96 +99,6 @@ class Recovered:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.saved_at))
         return (f"{self.content_name} in the style of {self.style_name}, iteration {self.index} of {self.total}, "
                 f"saved {when}")
-
-
-# ---- is the process that wrote a folder still running? ----------------------------------------------------------
-
-
-class _FILETIME(ctypes.Structure):
-    _fields_ = [("dwLowDateTime", ctypes.c_uint32), ("dwHighDateTime", ctypes.c_uint32)]
-
-
-def _windows_api() -> tuple[Any, Callable[[], int]]:
-    """kernel32, with the signatures _windows_alive uses (a HANDLE is pointer-sized: the default int would cut a
-    64-bit one short), and the call that reads the last error; only on Windows."""
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
-    handle, dword, filetime = ctypes.c_void_p, ctypes.c_uint32, ctypes.POINTER(_FILETIME)
-    kernel32.OpenProcess.argtypes, kernel32.OpenProcess.restype = (dword, ctypes.c_int, dword), handle
-    kernel32.GetExitCodeProcess.argtypes = (handle, ctypes.POINTER(dword))
-    kernel32.GetProcessTimes.argtypes = (handle, filetime, filetime, filetime, filetime)
-    kernel32.CloseHandle.argtypes = (handle,)
-    return kernel32, ctypes.get_last_error  # type: ignore[attr-defined]
-
-
-def _windows_created(kernel32: Any, handle: Any) -> str | None:
-    """When the process behind `handle` was created (a FILETIME, as a decimal string), or None."""
-    times = [_FILETIME() for _ in range(4)]  # creation, exit, kernel, user
-    if not kernel32.GetProcessTimes(handle, *(ctypes.pointer(t) for t in times)):
-        return None
-    return str(times[0].dwHighDateTime << 32 | times[0].dwLowDateTime)
-
-
-def _windows_process_start(pid: int, kernel32: Any) -> str | None:
-    """When process `pid` started, on Windows (`kernel32`: the DLL, or a stand-in with its four functions)."""
-    handle = kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
-    if not handle:
-        return None
-    try:
-        return _windows_created(kernel32, handle)
-    finally:
-        kernel32.CloseHandle(handle)
-
-
-def _windows_alive(pid: int, started: str | None, kernel32: Any, last_error: Callable[[], int]) -> bool:
-    """Whether process `pid` (started at `started`, when known) still runs, on Windows, where os.kill would end
-    it: it can be opened, has not exited, and is the process that started then, not a later one with its pid."""
-    handle = kernel32.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
-    if not handle:
-        return last_error() == ERROR_ACCESS_DENIED  # someone else's process; any other failure: no such process
-    try:
-        code = ctypes.c_uint32()
-        if not kernel32.GetExitCodeProcess(handle, ctypes.pointer(code)):
-            return True  # it exists and cannot be asked: leave its folder alone
-        if code.value != STILL_ACTIVE:
-            return False
-        now = _windows_created(kernel32, handle)
-        return started is None or now is None or now == started
-    finally:
-        kernel32.CloseHandle(handle)
-
-
-def _process_start(pid: int) -> str | None:
-    """When process `pid` started (Linux: /proc; Windows: its creation time), to tell a live owner from a later
-    process that got its pid; None where that cannot be known."""
-    if _WINDOWS:
-        try:
-            return _windows_process_start(pid, _windows_api()[0])
-        except (OSError, AttributeError):
-            return None
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-        return text.rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid: int, started: str | None) -> bool:
-    """Whether process `pid` (which started at `started`, when known) is still running."""
-    if _WINDOWS:
-        try:
-            return _windows_alive(pid, started, *_windows_api())
-        except (OSError, AttributeError):
-            return True  # cannot tell: never prune what may be another window's live run
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    except (OSError, OverflowError):
-        return False
-    now = _process_start(pid)
-    return started is None or now is None or now == started
 
 
 # ---- the session and the store ----------------------------------------------------------------------------------
@@ -250,7 +155,8 @@ class RecoverySession:
                 save_png(folder / style_file(number), style)
             self.folder = folder
         pid = os.getpid()
-        record = {"index": index, "total": total, "saved_at": time.time(), "pid": pid, "started": _process_start(pid),
+        record = {"index": index, "total": total, "saved_at": time.time(), "pid": pid,
+                  "started": processes.process_start(pid),
                   "style_files": [style_file(number) for number in range(len(self._styles))]}
         text = png_text_chunks(settings, self.content_name, self.style_names)
         text[RECORD_KEY] = json.dumps(record)
@@ -320,7 +226,7 @@ class RecoveryStore:
         pid = record.get("pid")
         if not _whole(pid) or not 0 < pid <= MAX_PID:
             return False
-        return pid != os.getpid() and _alive(pid, record.get("started"))
+        return pid != os.getpid() and processes.alive(pid, record.get("started"))
 
     def _owned_folder(self, folder: Path) -> bool:
         """Whether a folder whose picture could not be read in full names a running Fude as its writer (a newer
@@ -465,7 +371,7 @@ def _style_files(record: dict) -> list[str]:
     return files
 
 
-def _whole(value: object) -> bool:
+def _whole(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -131,6 +131,10 @@ class Frame:
         """The image at this iteration as H x W x 3 uint8."""
         return to_uint8(self._pixels)
 
+    def finite(self) -> bool:
+        """Whether every pixel value of this iteration is a finite number (no NaN or infinity)."""
+        return bool(torch.isfinite(self._pixels).all())
+
     @property
     def iterations_per_second(self) -> float:
         return (self.index - self.first) / self.elapsed if self.elapsed > 0 else 0.0
@@ -245,7 +249,7 @@ class StyleRun:
         else:
             previous = self.image.detach()
             image = F.interpolate(previous, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
-        self.image = image.requires_grad_(True)
+        self.image: torch.Tensor = image.requires_grad_(True)
         self._good = self.image.detach().clone()  # what a diverged step goes back to
         self.optimizer = self._new_optimizer()
         self.scale = scale

@@ -12,7 +12,7 @@ import struct
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeGuard, TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
@@ -46,7 +46,7 @@ def plain_status(path: str | os.PathLike[str]) -> os.stat_result | None:
         return None
 
 
-def is_plain(status: os.stat_result | None, kind: int) -> bool:
+def is_plain(status: os.stat_result | None, kind: int) -> TypeGuard[os.stat_result]:
     """Whether `status` is of `kind` (stat.S_IFREG, S_IFDIR) and no symlink, nor (Windows) a junction or other
     reparse point, which lstat may report as a folder."""
     if status is None:

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
+import engine.processes
 import engine.recovery
 from engine.history import INDEX_NAME, HistoryStore
 from engine.presets import PresetStore
@@ -334,11 +335,11 @@ def _dead_pid() -> int:
 
 
 def test_alive_tells_this_process_from_a_dead_one_and_from_a_later_one_with_its_pid():
-    me, started = os.getpid(), engine.recovery._process_start(os.getpid())
-    assert engine.recovery._alive(me, started)
-    assert not engine.recovery._alive(_dead_pid(), None)
+    me, started = os.getpid(), engine.processes.process_start(os.getpid())
+    assert engine.processes.alive(me, started)
+    assert not engine.processes.alive(_dead_pid(), None)
     if started is not None:  # where the start can be read, a reused pid is told apart
-        assert not engine.recovery._alive(me, str(int(started) + 1))
+        assert not engine.processes.alive(me, str(int(started) + 1))
 
 
 class FakeKernel32:
@@ -352,9 +353,9 @@ class FakeKernel32:
         self.open_handles: set[int] = set()
 
     def OpenProcess(self, access: int, inherit: bool, pid: int) -> int:  # noqa: N802 - the Windows name
-        assert access == engine.recovery.PROCESS_QUERY_LIMITED_INFORMATION and not inherit
+        assert access == engine.processes.PROCESS_QUERY_LIMITED_INFORMATION and not inherit
         if pid in self.denied or pid not in self.processes:
-            self.error = engine.recovery.ERROR_ACCESS_DENIED if pid in self.denied else 87  # invalid parameter
+            self.error = engine.processes.ERROR_ACCESS_DENIED if pid in self.denied else 87  # invalid parameter
             return 0
         handle = 1000 + pid
         self.open_handles.add(handle)
@@ -376,12 +377,12 @@ class FakeKernel32:
 
 def test_windows_alive_asks_kernel32_and_compares_the_creation_time():
     start = 133_000_000_000_000_123  # a FILETIME: more than 32 bits
-    kernel32 = FakeKernel32({10: (engine.recovery.STILL_ACTIVE, start), 11: (0, start)}, denied=frozenset({12}))
+    kernel32 = FakeKernel32({10: (engine.processes.STILL_ACTIVE, start), 11: (0, start)}, denied=frozenset({12}))
 
     def alive(pid: int, started: str | None) -> bool:
-        return engine.recovery._windows_alive(pid, started, kernel32, lambda: kernel32.error)
+        return engine.processes.windows_alive(pid, started, kernel32, lambda: kernel32.error)
 
-    assert engine.recovery._windows_process_start(10, kernel32) == str(start)
+    assert engine.processes.windows_process_start(10, kernel32) == str(start)
     assert alive(10, str(start)) and alive(10, None)
     assert not alive(10, str(start + 1))  # a later process that got the pid
     assert not alive(11, str(start))  # exited
@@ -392,11 +393,11 @@ def test_windows_alive_asks_kernel32_and_compares_the_creation_time():
 
 def test_on_windows_the_record_and_the_check_use_kernel32(store, monkeypatch):
     me = os.getpid()
-    kernel32 = FakeKernel32({me: (engine.recovery.STILL_ACTIVE, 42), 77: (engine.recovery.STILL_ACTIVE, 43)})
-    monkeypatch.setattr(engine.recovery, "_WINDOWS", True)
-    monkeypatch.setattr(engine.recovery, "_windows_api", lambda: (kernel32, lambda: kernel32.error))
-    assert engine.recovery._process_start(me) == "42"
-    assert engine.recovery._alive(77, "43") and not engine.recovery._alive(77, "42")
+    kernel32 = FakeKernel32({me: (engine.processes.STILL_ACTIVE, 42), 77: (engine.processes.STILL_ACTIVE, 43)})
+    monkeypatch.setattr(engine.processes, "WINDOWS", True)
+    monkeypatch.setattr(engine.processes, "windows_api", lambda: (kernel32, lambda: kernel32.error))
+    assert engine.processes.process_start(me) == "42"
+    assert engine.processes.alive(77, "43") and not engine.processes.alive(77, "42")
     folder = _saved_folder(store)
     with Image.open(folder / PICTURE) as im:
         assert json.loads(im.text[RECORD_KEY])["started"] == "42"

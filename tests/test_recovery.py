@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import engine.processes
 import engine.recovery
 from engine.recovery import PICTURE, RecoveryStore
 from engine.settings import RenderSettings
@@ -119,7 +120,7 @@ def test_a_live_owner_is_not_offered_a_dead_one_is(store, clock):
         assert f'"pid": {os.getpid()}' in im.text[engine.recovery.RECORD_KEY]
     # rewrite the record as if another process had written it
     parent = os.getppid()
-    _rewrite_owner(session.folder / PICTURE, parent, engine.recovery._process_start(parent))
+    _rewrite_owner(session.folder / PICTURE, parent, engine.processes.process_start(parent))
     assert store.latest() is None  # another Fude, still running, owns it
     _rewrite_owner(session.folder / PICTURE, 2**22 + 12345, None)  # no such process: it crashed
     assert store.latest() is not None

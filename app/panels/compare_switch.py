@@ -1,35 +1,36 @@
 """Which picture the canvas shows: the result, the content picture (Before) or the two side by side. A row of
-buttons over the canvas and the View menu's actions (Ctrl+1 to Ctrl+3) choose it, and each follows the other.
-The window creates one `CompareSwitch` and holds it."""
+buttons over the canvas and the View menu's actions (Ctrl+1 to Ctrl+3) choose it, and each follows the other."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from PySide6.QtCore import Slot
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QAbstractButton, QButtonGroup, QHBoxLayout, QToolButton
 
-from app.widgets.preview_canvas import CompareMode
-from app.window_part import WindowPart
+from app.widgets.actions import make_action
+from app.widgets.preview_canvas import CompareMode, PreviewCanvas
 
-if TYPE_CHECKING:
-    from app.window import MainWindow
+MODES = ((CompareMode.RESULT, "Result", "&Result", "Show the result (Ctrl+1)"),
+         (CompareMode.CONTENT, "Before", "&Before", "Show the content picture (Ctrl+2)"),
+         (CompareMode.SPLIT, "Split", "&Split before/after",
+          "Before and after side by side; drag the divider (Ctrl+3)"))
 
 
-class CompareSwitch(WindowPart):
-    """The compare buttons of `window` (`group`, laid out in `row`) and, once `add_actions` has made them, its View
-    menu actions (`action_group`)."""
+class CompareSwitch(QObject):
+    """The compare buttons of `canvas` (laid out in `row`) and its View menu actions (`actions`); `chosen` says
+    that the user picked a mode, either way."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.group = QButtonGroup(window)
+    chosen = Signal(object)  # CompareMode
+
+    def __init__(self, canvas: PreviewCanvas, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._canvas = canvas
+        self.group = QButtonGroup(self)
         self.row = QHBoxLayout()
         self.row.setSpacing(0)
-        for mode, text, tip in ((CompareMode.RESULT, "Result", "Show the result (Ctrl+1)"),
-                                (CompareMode.CONTENT, "Before", "Show the content picture (Ctrl+2)"),
-                                (CompareMode.SPLIT, "Split", "Before and after side by side; drag the divider "
-                                                             "(Ctrl+3)")):
+        self.action_group = QActionGroup(self)
+        self.actions: list[QAction] = []
+        for key, (mode, text, menu_text, tip) in enumerate(MODES, start=1):
             button = QToolButton()
             button.setObjectName(f"compare{mode.value.capitalize()}")
             button.setText(text)
@@ -37,41 +38,33 @@ class CompareSwitch(WindowPart):
             button.setCheckable(True)
             button.setChecked(mode is CompareMode.RESULT)
             button.setMinimumWidth(64)
-            self.group.addButton(button)
             button.setProperty("compareMode", mode.value)
+            self.group.addButton(button)
             self.row.addWidget(button)
-        self.group.buttonClicked.connect(self._on_button)
-
-    def add_actions(self) -> list[QAction]:
-        """The View menu's actions, one per mode (for the window to put in the menu)."""
-        window = self._window
-        self.action_group = QActionGroup(window)
-        view_actions = []
-        for key, (mode, text) in enumerate(((CompareMode.RESULT, "&Result"), (CompareMode.CONTENT, "&Before"),
-                                            (CompareMode.SPLIT, "&Split before/after")), start=1):
-            action = window._action(text, None, [f"Ctrl+{key}"])
+            action = make_action(self, menu_text, None, [f"Ctrl+{key}"], checkable=True)
             action.setData(mode.value)
-            action.setCheckable(True)
             action.setChecked(mode is CompareMode.RESULT)
             self.action_group.addAction(action)
-            view_actions.append(action)
+            self.actions.append(action)
+        self.group.buttonClicked.connect(self._on_button)
         self.action_group.triggered.connect(self._on_action)
-        return view_actions
 
     def set_mode(self, mode: CompareMode) -> None:
         """Show the result, the content (before) or both split; the buttons and the View menu follow."""
-        window = self._window
-        window.canvas.set_mode(mode)
+        self._canvas.set_mode(mode)
         for button in self.group.buttons():
-            button.setChecked(button.objectName() == f"compare{mode.value.capitalize()}")
-        for action, action_mode in zip(self.action_group.actions(), CompareMode, strict=True):
-            action.setChecked(action_mode is mode)
-        window._update_hint()
+            button.setChecked(button.property("compareMode") == mode.value)
+        for action in self.actions:
+            action.setChecked(action.data() == mode.value)
 
     @Slot(QAbstractButton)
     def _on_button(self, button: QAbstractButton) -> None:
-        self.set_mode(CompareMode(button.property("compareMode")))
+        self._choose(CompareMode(button.property("compareMode")))
 
     @Slot(QAction)
     def _on_action(self, action: QAction) -> None:
-        self.set_mode(CompareMode(action.data()))
+        self._choose(CompareMode(action.data()))
+
+    def _choose(self, mode: CompareMode) -> None:
+        self.set_mode(mode)
+        self.chosen.emit(mode)

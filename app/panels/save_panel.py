@@ -1,53 +1,70 @@
-"""The window's Save PNG and Save evolution: ask where (with a name made from the pictures), write the picture shown
-with its settings, or open the Save evolution dialog (remembering its choices) and write the animation in the
-background. The window creates one `SaveActions` and holds it."""
+"""Save PNG and Save evolution: ask where (with a name made from the pictures), write the picture shown with its
+settings, or open the Save evolution dialog (remembering its choices) and write the animation in the
+background."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Slot
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtWidgets import QFileDialog, QPushButton, QWidget
 
-from app.saving import BackgroundSaver
+from app.background import BackgroundTask
+from app.preferences import Preferences
+from app.session import Session
+from app.widgets.actions import make_action
 from app.widgets.export_dialog import ExportChoice, ExportDialog
-from app.window_part import WindowPart
+from app.widgets.message_bar import MessageBar
 from engine.errors import FudeError
-from engine.export import AnimationOptions, save_png
-
-if TYPE_CHECKING:
-    from app.window import MainWindow
-
-KEY_EXPORT_FORMAT = "export/format"
-KEY_EXPORT_FRAMES = "export/frames"
-KEY_EXPORT_FRAME_MS = "export/frameMs"
-KEY_EXPORT_HOLD_MS = "export/holdMs"
-KEY_EXPORT_SIDE = "export/longestSide"
+from engine.export import save_png
+from engine.names import render_file_stem
 
 
-class SaveActions(WindowPart):
-    """Saving for `window`; `saver` writes animations off the GUI thread, one at a time."""
+class SavePanel(QObject):
+    """The Save buttons and actions for `session`'s picture; `saver` writes animations off the GUI thread, one at a
+    time; `dialog_parent` is the widget the file dialogs belong to. The window decides what Save PNG saves (the
+    canvas, or a history picture shown in its place), so it connects `png_button` itself."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.saver = BackgroundSaver(window)
-        self.saver.saved.connect(self._on_saved)
-        self.saver.failed.connect(window.messages.show_error)
+    animationSaved = Signal(str)  # the path of an animation written in the background
+    animationFailed = Signal(str)  # why it could not be written, naming the file
+
+    def __init__(self, session: Session, messages: MessageBar, preferences: Preferences, dialog_parent: QWidget,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._session = session
+        self._messages = messages
+        self._preferences = preferences
+        self._dialog_parent = dialog_parent
+        self._writing: tuple[str, str] | None = None  # the animation being written: its path and a note
+        self.saver = BackgroundTask("save", self)
+        self.saver.succeeded.connect(self._on_saved)
+        self.saver.failed.connect(self._on_failed)
+        self.png_button = QPushButton("Save PNG…")
+        self.png_button.setObjectName("savePngButton")
+        self.png_button.setToolTip("Save the picture as PNG, with its settings stored in it (Ctrl+S)")
+        self.evolution_button = QPushButton("Save evolution…")
+        self.evolution_button.setObjectName("saveEvolutionButton")
+        self.evolution_button.setToolTip("Save the evolution so far as an animated GIF or WebP or an MP4 video "
+                                         "(Ctrl+Shift+S)")
+        self.evolution_button.clicked.connect(self.save_evolution)
+        self.evolution_action = make_action(self, "Save &evolution…", self.save_evolution, ["Ctrl+Shift+S"])
+        session.resultChanged.connect(self._update_buttons)
+        self._update_buttons()
+
+    @Slot()
+    def _update_buttons(self, *_: object) -> None:
+        has_result = self._session.result is not None
+        self.png_button.setEnabled(has_result)
+        self.evolution_button.setEnabled(has_result and self._session.record is not None)
 
     def _suggested_name(self, suffix: str) -> str:
-        window = self._window
-        if window.record is not None:
-            styles = "_and_".join(Path(name).stem for name in window.record.style_names)
-            stem = f"{Path(window.record.content_name).stem}_in_{styles}"
-        else:
-            stem = "fude"
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
-        return os.path.join(window.last_folder(), safe + suffix)
+        record = self._session.record
+        stem = render_file_stem(record.content_name, record.style_names) if record is not None else "fude"
+        return os.path.join(self._preferences.last_folder(), stem + suffix)
 
     def _ask_path(self, title: str, suffix: str, file_filter: str) -> str | None:
-        path, _ = QFileDialog.getSaveFileName(self._window, title, self._suggested_name(suffix), file_filter)
+        path, _ = QFileDialog.getSaveFileName(self._dialog_parent, title, self._suggested_name(suffix), file_filter)
         if not path:
             return None
         if not path.lower().endswith(suffix):
@@ -55,79 +72,68 @@ class SaveActions(WindowPart):
         return path
 
     def save_png(self) -> str | None:
-        """Save the picture shown as PNG: the canvas's, or the history picture shown in its place."""
-        window = self._window
-        if window.history_panel.showing:
-            shown = window.history_panel.strip.selected()
-            if len(shown) == 1:
-                return window.history_panel.save_entry(shown[0])
-            window.messages.show_info("Two history pictures are shown: right-click one in the history to save it.")
-            return None
-        image = window.result
+        """Save the picture on the canvas as PNG with the settings that made it; the path, or None."""
+        session = self._session
+        image = session.result
         if image is None:
-            window.messages.show_info("There is no picture to save yet: press Start first.")
+            self._messages.show_info("There is no picture to save yet: press Start first.")
             return None
         path = self._ask_path("Save the picture as PNG", ".png", "PNG image (*.png)")
         if path is None:
             return None
         try:
-            save_png(path, image, window.result_text_chunks())
+            save_png(path, image, session.result_text_chunks())
         except FudeError as exc:
-            window.messages.show_error(f"{exc}. The picture is still here: save it somewhere else.")
+            self._messages.show_error(f"{exc}. The picture is still here: save it somewhere else.")
             return None
-        if not window.running and image is window.result:
-            window._discard_session()  # the picture is safe in the file now
-        window.set_last_folder(str(Path(path).parent))
-        window.messages.show_info(f"Saved {path}")
+        session.picture_saved(image)  # the picture is safe in the file now
+        self._preferences.set_last_folder(str(Path(path).parent))
+        self._messages.show_info(f"Saved {path}")
         return path
 
     def save_evolution(self) -> ExportDialog | None:
         """Open the Save evolution dialog (format, frames, size, the file size before saving); its Save asks where
-        and the file is written in the background: `saver.saved` or `saver.failed` follows. The dialog, or None."""
-        window = self._window
-        images = window.evolution_images()
+        and the file is written in the background: `saver` reports how it went. The dialog, or None."""
+        images = self._session.evolution_images()
         if not images:
-            window.messages.show_info("There is no evolution to save yet: press Start first.")
+            self._messages.show_info("There is no evolution to save yet: press Start first.")
             return None
         if self.saver.busy:
-            window.messages.show_info("An animation is still being written; try again in a moment.")
+            self._messages.show_info("An animation is still being written; try again in a moment.")
             return None
-        fmt, options = self._export_choices()
-        dialog = ExportDialog(images, self._suggested_name(""), window, fmt=fmt, options=options)
+        fmt, options = self._preferences.export_choices()
+        dialog = ExportDialog(images, self._suggested_name(""), self._dialog_parent, fmt=fmt, options=options)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.chosen.connect(self._on_export_chosen)
         dialog.open()  # window-modal, without a nested event loop: a run goes on behind it
         return dialog
 
-    def _export_choices(self) -> tuple[str, AnimationOptions]:
-        """The format and options last used in the Save evolution dialog (defaults when none or unreadable)."""
-        store = self._window.store
-        try:
-            fmt = str(store.value(KEY_EXPORT_FORMAT, "gif"))
-            side = store.value(KEY_EXPORT_SIDE, 0)
-            options = AnimationOptions(
-                frame_count=int(store.value(KEY_EXPORT_FRAMES, AnimationOptions.frame_count)),
-                frame_ms=int(store.value(KEY_EXPORT_FRAME_MS, AnimationOptions.frame_ms)),
-                last_frame_ms=int(store.value(KEY_EXPORT_HOLD_MS, AnimationOptions.last_frame_ms)),
-                longest_side=int(side) or None)
-        except (TypeError, ValueError, FudeError):
-            return "gif", AnimationOptions()
-        return fmt, options
-
     @Slot(object)
     def _on_export_chosen(self, choice: ExportChoice) -> None:
-        window = self._window
-        o = choice.options
-        for key, value in ((KEY_EXPORT_FORMAT, choice.fmt), (KEY_EXPORT_FRAMES, o.frame_count),
-                           (KEY_EXPORT_FRAME_MS, o.frame_ms), (KEY_EXPORT_HOLD_MS, o.last_frame_ms),
-                           (KEY_EXPORT_SIDE, o.longest_side or 0)):
-            window.store.setValue(key, value)
-        if not self.saver.start(choice.path, choice.write, choice.note):
-            window.messages.show_info("An animation is still being written; try again in a moment.")
+        self._preferences.set_export_choices(choice.fmt, choice.options)
+        if not self.saver.start(choice.write):
+            self._messages.show_info("An animation is still being written; try again in a moment.")
             return
-        window.messages.show_info(f"Writing {choice.path} ({choice.note})…")
+        self._writing = (choice.path, choice.note)
+        self._messages.show_info(f"Writing {choice.path} ({choice.note})…")
 
-    @Slot(str, str)
-    def _on_saved(self, path: str, note: str) -> None:
-        self._window.set_last_folder(str(Path(path).parent))
-        self._window.messages.show_info(f"Saved {path}" + (f" ({note})" if note else ""))
+    @Slot(object)
+    def _on_saved(self, _: object) -> None:
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return
+        path, note = writing
+        self._preferences.set_last_folder(str(Path(path).parent))
+        self._messages.show_info(f"Saved {path}" + (f" ({note})" if note else ""))
+        self.animationSaved.emit(path)
+
+    @Slot(object)
+    def _on_failed(self, error: BaseException) -> None:
+        writing, self._writing = self._writing, None
+        path = writing[0] if writing is not None else "the animation"
+        if isinstance(error, FudeError):
+            message = str(error)
+        else:  # an unexpected failure still reaches the user, as one line
+            message = f"{path}: could not be written ({type(error).__name__}: {error})"
+        self._messages.show_error(message)
+        self.animationFailed.emit(message)

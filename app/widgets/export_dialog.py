@@ -5,13 +5,13 @@ a moment after the last change), then pick a file name. The dialog writes nothin
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.background import BackgroundTask
 from app.plain_text import plain_label
 from engine.errors import FudeError
 from engine.export import AnimationOptions, check_writable, encode_animation, write_atomically
@@ -35,7 +36,6 @@ FORMATS: tuple[tuple[str, str, str], ...] = (  # format, what the list shows, th
 )
 SIZES = (256, 384, 512, 768, 1024, 1536, 2048)  # longest sides offered below the finished picture's own
 MEASURE_DELAY_MS = 250  # wait this long after the last change before encoding, so dragging a spin box is cheap
-POLL_MS = 40
 KEPT_MEASUREMENTS = 6  # encoded files kept, so flipping back to an earlier choice needs no new encoding
 
 
@@ -92,9 +92,14 @@ class ExportDialog(QDialog):
         options = options or AnimationOptions()
         height, width = self.images[-1].shape[:2]
         self.full_side = max(width, height)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fude-measure")
-        self._futures: dict[tuple[str, AnimationOptions], Future[bytes]] = {}
         self._sizes: dict[tuple[str, AnimationOptions], bytes] = {}  # measured files, the latest last
+        # One encoding at a time; a choice made while one runs waits for it, and only the latest such choice.
+        self._measuring: tuple[str, AnimationOptions] | None = None
+        self._next: tuple[str, AnimationOptions] | None = None
+        self._encoder = BackgroundTask("measure", self)
+        self._encoder.succeeded.connect(self._on_encoded)
+        self._encoder.failed.connect(self._on_not_encoded)
+        self._encoder.finished.connect(self._on_encoder_finished)
         self._closed = False
 
         self.format = QComboBox()
@@ -122,15 +127,15 @@ class ExportDialog(QDialog):
         self.hold.setSuffix(" s")
         self.hold.setValue(min(max(options.last_frame_ms / 1000, 0.1), 30.0))
         self.hold.setToolTip("How long the finished picture stays before the animation starts again")
-        self.size = QComboBox()
-        self.size.setObjectName("exportSize")
-        self.size.addItem(f"{self.full_side} px (the picture's own size)", None)
+        self.side_combo = QComboBox()
+        self.side_combo.setObjectName("exportSize")
+        self.side_combo.addItem(f"{self.full_side} px (the picture's own size)", None)
         for side in SIZES:
             if side < self.full_side:
-                self.size.addItem(f"{side} px", side)
+                self.side_combo.addItem(f"{side} px", side)
         wanted = options.longest_side
-        self.size.setCurrentIndex(max(0, self.size.findData(wanted)) if wanted is not None else 0)
-        self.size.setToolTip("The animation's longest side")
+        self.side_combo.setCurrentIndex(max(0, self.side_combo.findData(wanted)) if wanted is not None else 0)
+        self.side_combo.setToolTip("The animation's longest side")
         self.summary = plain_label()
         self.summary.setObjectName("exportSummary")
         self.file_size = plain_label()
@@ -148,7 +153,7 @@ class ExportDialog(QDialog):
         form.addRow("Frames:", self.frames)
         form.addRow("Frame time:", self.frame_ms)
         form.addRow("Hold the finished picture:", self.hold)
-        form.addRow("Size (longest side):", self.size)
+        form.addRow("Size (longest side):", self.side_combo)
         form.addRow("", self.summary)
         form.addRow("File size:", self.file_size)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
@@ -168,11 +173,8 @@ class ExportDialog(QDialog):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(MEASURE_DELAY_MS)
         self._debounce.timeout.connect(self._measure)
-        self._poll = QTimer(self)
-        self._poll.setInterval(POLL_MS)
-        self._poll.timeout.connect(self._collect)
         self.format.currentIndexChanged.connect(self._changed)
-        self.size.currentIndexChanged.connect(self._changed)
+        self.side_combo.currentIndexChanged.connect(self._changed)
         for spin in (self.frames, self.frame_ms, self.hold):
             spin.valueChanged.connect(self._changed)
         self._changed()
@@ -185,7 +187,8 @@ class ExportDialog(QDialog):
 
     def options(self) -> AnimationOptions:
         return AnimationOptions(frame_count=self.frames.value(), frame_ms=self.frame_ms.value(),
-                                last_frame_ms=round(self.hold.value() * 1000), longest_side=self.size.currentData())
+                                last_frame_ms=round(self.hold.value() * 1000),
+                                longest_side=self.side_combo.currentData())
 
     def _key(self) -> tuple[str, AnimationOptions]:
         return self.fmt, self.options()
@@ -209,42 +212,56 @@ class ExportDialog(QDialog):
 
     # ---- measuring, off the GUI thread ----
 
+    @property
+    def waiting_choice(self) -> AnimationOptions | None:
+        """The options of a choice that waits for the encoding under way to end (None when none waits)."""
+        return None if self._next is None else self._next[1]
+
+    @Slot()
     def _measure(self) -> None:
+        """Encode the current choice in the background, unless it is known or already being encoded; while another
+        one is, the current choice is encoded after it."""
         if self._closed:
             return
         key = self._key()
-        if key in self._sizes or key in self._futures:
-            self._poll.start()
+        if key in self._sizes or key == self._measuring:
             return
-        for old_key, future in list(self._futures.items()):
-            if future.cancel():  # still queued behind the one being encoded: no longer wanted
-                del self._futures[old_key]
-        fmt, options = key
-        self._futures[key] = self._executor.submit(encode_animation, self.images, fmt, options)
-        self._poll.start()
+        if self._encoder.busy:
+            self._next = key  # replaces any choice waiting before it: no longer wanted
+            return
+        self._start(key)
 
-    def _collect(self) -> None:
-        for key, future in list(self._futures.items()):
-            if not future.done():
-                continue
-            del self._futures[key]
-            try:
-                data = future.result()
-            except FudeError as exc:
-                if key == self._key():
-                    self._show_problem(exc.reason)
-                continue
-            except Exception as exc:  # noqa: BLE001 - an encoder's surprise is shown, not raised into Qt
-                if key == self._key():
-                    self._show_problem(f"{type(exc).__name__}: {exc}")
-                continue
-            self._sizes[key] = data
-            while len(self._sizes) > KEPT_MEASUREMENTS:
-                del self._sizes[next(iter(self._sizes))]
-            if key == self._key():
-                self._show_size()
-        if not self._futures:
-            self._poll.stop()
+    def _start(self, key: tuple[str, AnimationOptions]) -> None:
+        images, (fmt, options) = self.images, key  # the encoding touches no widget, only these
+        self._measuring, self._next = key, None
+        self._encoder.start(lambda: encode_animation(images, fmt, options))
+
+    @Slot(object)
+    def _on_encoded(self, data: bytes) -> None:
+        key = self._measuring
+        if key is None:
+            return
+        self._sizes[key] = data
+        while len(self._sizes) > KEPT_MEASUREMENTS:
+            del self._sizes[next(iter(self._sizes))]
+        if key == self._key():
+            self._show_size()
+
+    @Slot(object)
+    def _on_not_encoded(self, exc: BaseException) -> None:
+        if self._measuring != self._key():
+            return
+        if isinstance(exc, FudeError):
+            self._show_problem(exc.reason)
+        else:  # an encoder's surprise is shown, not raised into Qt
+            self._show_problem(f"{type(exc).__name__}: {exc}")
+
+    @Slot()
+    def _on_encoder_finished(self) -> None:
+        self._measuring = None
+        key, self._next = self._next, None
+        if key is not None and key not in self._sizes and not self._closed:
+            self._start(key)
 
     def _show_size(self) -> None:
         size = self.measured_size()
@@ -264,13 +281,11 @@ class ExportDialog(QDialog):
         """Block until the current choice is measured (for scripts and tests); its size, or None on failure."""
         self._debounce.stop()
         self._measure()
-        future = self._futures.get(self._key())
-        if future is not None:
-            try:
-                future.result(timeout_s)
-            except Exception:  # noqa: BLE001 - reported by _collect, as in the window
-                pass
-        self._collect()
+        deadline = time.monotonic() + timeout_s
+        # The one being encoded may be an earlier choice; delivering it starts the current one (its `finished`).
+        while self._encoder.busy and self.measured_size() is None:
+            if not self._encoder.deliver(max(0.0, deadline - time.monotonic())):
+                break
         return self.measured_size()
 
     # ---- saving ----
@@ -298,9 +313,8 @@ class ExportDialog(QDialog):
     def done(self, result: int) -> None:  # closing, either way, stops measuring
         self._closed = True
         self._debounce.stop()
-        self._poll.stop()
-        for future in self._futures.values():
-            future.cancel()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._next = None
+        # An encoding under way is not waited for: it ends on its own, even after this dialog is deleted
+        # (BackgroundTask's thread outlives its task), and what it reports is no longer shown.
         super().done(result)
 

@@ -5,14 +5,13 @@ the two; its context menu saves or removes one or sets the size limit) and adds 
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import Future
+from collections import deque
+from collections.abc import Callable, Sequence
 
 import numpy as np
-from PySide6.QtCore import QRect, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter, QPixmap
+from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QColor, QIcon, QImage, QKeyEvent, QKeySequence, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.background import BackgroundTask
 from app.plain_text import literal, plain_label
 from app.qimage import to_qimage
 from app.widgets.preview_canvas import fit_rect, paint_badge
@@ -36,7 +36,6 @@ from engine.history import HistoryEntry, HistoryStore
 THUMBNAIL_SIZE = QSize(72, 72)
 GRID_SIZE = QSize(88, 96)
 STOPPED_MARK = "■ "  # the Stop button's square, before the time of a picture whose run was stopped early
-POLL_MS = 50
 MAX_SELECTED = 2  # one to view, two to compare
 SYNC_PIXELS = 512 * 512  # a result this small is kept in the history at once; a larger one in the background
 
@@ -117,7 +116,12 @@ class HistoryStrip(QFrame):
         self._entries: dict[str, HistoryEntry] = {}
         self._icons: dict[str, QIcon] = {}
         self._order: list[str] = []  # selected keys, in the order they were picked
-        self._pending: list[tuple[Future[HistoryEntry], threading.Thread]] = []
+        # Pictures to keep in the background, one at a time, in the order given; none is dropped.
+        self._queue: deque[Callable[[], HistoryEntry]] = deque()
+        self._keeper = BackgroundTask("history", self)
+        self._keeper.succeeded.connect(self._on_kept)
+        self._keeper.failed.connect(self._on_not_kept)
+        self._keeper.finished.connect(self._keep_next)
 
         title = plain_label("History")
         title.setStyleSheet("font-weight: 600;")
@@ -161,9 +165,6 @@ class HistoryStrip(QFrame):
         layout.addLayout(header)
         layout.addWidget(self.list)
         layout.addWidget(self.empty)
-        self._poll = QTimer(self)
-        self._poll.setInterval(POLL_MS)
-        self._poll.timeout.connect(self._collect)
         self.refresh()
 
     # ---- what is shown ----
@@ -264,7 +265,7 @@ class HistoryStrip(QFrame):
 
     # ---- the context menu and keys ----
 
-    def _context_menu(self, position) -> None:
+    def _context_menu(self, position: QPoint) -> None:
         item = self.list.itemAt(position)
         menu = self.context_menu(item.data(Qt.ItemDataRole.UserRole) if item is not None else None)
         menu.exec(self.list.viewport().mapToGlobal(position))
@@ -279,7 +280,7 @@ class HistoryStrip(QFrame):
         menu.addAction("History size limit…", self.limitRequested.emit)
         return menu
 
-    def keyPressEvent(self, event) -> None:  # noqa: N802
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.matches(QKeySequence.StandardKey.Delete) and self._order:
             for entry in self.selected():
                 self.removeRequested.emit(entry)
@@ -290,64 +291,56 @@ class HistoryStrip(QFrame):
 
     def add(self, image: np.ndarray, text_chunks: dict[str, str], finished: bool) -> None:
         """Keep `image` in the history; `added` (then the strip shows it) or `failed` follows. A picture of up to
-        SYNC_PIXELS is kept at once (a tenth of a second or so); a larger one on a thread of its own, so the window
-        stays responsive while it is written."""
-        future: Future[HistoryEntry] = Future()
+        SYNC_PIXELS is kept at once (a tenth of a second or so); a larger one in the background, so the window stays
+        responsive while it is written (one at a time, in the order given)."""
         store, text = self.store, dict(text_chunks)
 
-        def keep() -> None:
-            try:
-                future.set_result(store.add(image, text, finished))
-            except Exception as exc:  # noqa: BLE001 - handed to the GUI thread, which reports it
-                future.set_exception(exc)
+        def keep() -> HistoryEntry:
+            return store.add(image, text, finished)
 
         if image.shape[0] * image.shape[1] <= SYNC_PIXELS:
             # No thread for a small one: a thread allocating beside a starting render makes the C library spread
             # the render's memory over more arenas, which the process keeps.
-            keep()
-            self._report([future])
+            try:
+                entry = keep()
+            except Exception as exc:  # noqa: BLE001 - reported like one kept in the background
+                self._on_not_kept(exc)
+            else:
+                self._on_kept(entry)
             return
-        # A short-lived thread rather than a pool: nothing stays running between results.
-        thread = threading.Thread(target=keep, name="fude-history", daemon=False)
-        self._pending.append((future, thread))
-        thread.start()
-        self._poll.start()
+        # One short-lived thread at a time (nothing stays running between results); the others wait their turn.
+        self._queue.append(keep)
+        self._keep_next()
 
     @property
     def busy(self) -> bool:
-        return any(not future.done() for future, _ in self._pending)
+        """Pictures given to `add` are still being kept."""
+        return self._keeper.busy or bool(self._queue)
 
-    def _collect(self) -> None:
-        done = [(future, thread) for future, thread in self._pending if future.done()]
-        if not done:
-            return
-        self._pending = [pair for pair in self._pending if pair not in done]
-        if not self._pending:
-            self._poll.stop()
-        for _, thread in done:
-            thread.join()  # it has set its result: it ends at once
-        self._report([future for future, _ in done])
+    @Slot()
+    def _keep_next(self) -> None:
+        if self._queue and not self._keeper.busy:
+            self._keeper.start(self._queue.popleft())
 
-    def _report(self, done: Sequence[Future[HistoryEntry]]) -> None:
-        added = []
-        for future in done:
-            try:
-                added.append(future.result())
-            except FudeError as exc:
-                self.failed.emit(f"{exc}. The picture was not kept in the history.")
-            except Exception as exc:  # noqa: BLE001 - never lost silently: the user hears of it
-                self.failed.emit(f"{self.store.folder}: the picture was not kept in the history "
-                                 f"({type(exc).__name__}: {exc})")
-        if added:
-            self.refresh()
-            for entry in added:
-                self.added.emit(entry)
+    @Slot(object)
+    def _on_kept(self, entry: HistoryEntry) -> None:
+        self.refresh()
+        self.added.emit(entry)
+
+    @Slot(object)
+    def _on_not_kept(self, exc: BaseException) -> None:  # never lost silently: the user hears of it
+        if isinstance(exc, FudeError):
+            self.failed.emit(f"{exc}. The picture was not kept in the history.")
+        else:
+            self.failed.emit(f"{self.store.folder}: the picture was not kept in the history "
+                             f"({type(exc).__name__}: {exc})")
 
     def wait(self) -> None:
-        """Finish keeping the pictures under way (closing waits, so none is lost), then show them."""
-        for _, thread in list(self._pending):
-            thread.join()
-        self._collect()
+        """Finish keeping the pictures under way and those waiting their turn (closing waits, so none is lost),
+        and show them now."""
+        while self.busy:
+            self._keep_next()
+            self._keeper.deliver()  # its `finished` starts the next one
 
 
 class HistoryView(QWidget):
@@ -380,7 +373,7 @@ class HistoryView(QWidget):
         return [fit_rect(image.size(), QRect(inner.x() + i * (width + gap), inner.y(), width, inner.height()))
                 for i, (image, _) in enumerate(self._pictures)]
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("#2b2b2e"))
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)

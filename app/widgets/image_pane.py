@@ -5,12 +5,25 @@ pane (app/widgets/style_pane.py) builds on it to hold several pictures."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QMimeData, QRect, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter, QPen
+from PySide6.QtGui import (
+    QColor,
+    QContextMenuEvent,
+    QDragEnterEvent,
+    QDragLeaveEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QFocusEvent,
+    QGuiApplication,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -23,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.fetch import Fetcher, is_web_url
+from app.loaded_image import LoadedImage
 from app.plain_text import literal, plain_label
 from app.qimage import to_array, to_qimage
 from app.widgets.preview_canvas import fit_rect
@@ -33,29 +47,6 @@ from engine.names import clean_name
 IMAGE_FILTER = "Pictures (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff);;All files (*)"
 QT_IMAGE_FORMAT = "application/x-qt-image"
 ACCENT = QColor("#3b6fb6")
-
-
-@dataclass(frozen=True)
-class LoadedImage:
-    """A picture in a pane: the pixels, the name shown and stored in results, and the file it came from."""
-
-    array: np.ndarray  # H x W x 3 uint8
-    name: str  # cleaned for showing (one line, bounded): it may come from a hostile file name or link
-    path: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "name", clean_name(self.name))
-
-    @property
-    def width(self) -> int:
-        return int(self.array.shape[1])
-
-    @property
-    def height(self) -> int:
-        return int(self.array.shape[0])
-
-    def describe(self) -> str:
-        return f"{self.name} · {self.width} × {self.height}"
 
 
 def _raw_image_format(mime: QMimeData) -> str | None:
@@ -76,8 +67,10 @@ class _Picture(QWidget):
         super().__init__(pane)  # the pane is found as the parent: no Python reference cycle between the two
         self.setMinimumSize(QSize(160, 110))
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         pane = self.parentWidget()
+        if not isinstance(pane, ImagePane):  # never so: the pane is the parent (see __init__)
+            return
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
@@ -142,6 +135,7 @@ class ImagePane(QFrame):
         self._clear.clicked.connect(self.clear)
         self._clear.setEnabled(False)
         self._picture = _Picture(self)
+        self._picture.setObjectName(f"{role}Picture")
         self._info_text = "No picture yet"
         self._info = plain_label(self._info_text)
         # elided to the pane's width (see _show_info), so a long name never widens the pane or the window
@@ -186,7 +180,7 @@ class ImagePane(QFrame):
         width = max(60, self.contentsRect().width() - 20)
         self._info.setText(self._info.fontMetrics().elidedText(self._info_text, Qt.TextElideMode.ElideMiddle, width))
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         self._show_info()
 
@@ -319,7 +313,7 @@ class ImagePane(QFrame):
 
     # ---- events ----
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         if self.can_use(event.mimeData()):
             event.acceptProposedAction()
             self.drag_hover = True
@@ -327,22 +321,22 @@ class ImagePane(QFrame):
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event) -> None:  # noqa: N802
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
         if self.can_use(event.mimeData()):
             event.acceptProposedAction()
 
-    def dragLeaveEvent(self, event) -> None:  # noqa: N802
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802
         self.drag_hover = False
         self._picture.update()
 
-    def dropEvent(self, event) -> None:  # noqa: N802
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         self.drag_hover = False
         self._picture.update()
         event.acceptProposedAction()
         self.setFocus(Qt.FocusReason.OtherFocusReason)
         self.handle_mime(event.mimeData())
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         self.setFocus(Qt.FocusReason.MouseFocusReason)
         if event.button() == Qt.MouseButton.LeftButton and self.image is None and not self.busy:
             self.open_dialog()
@@ -350,15 +344,15 @@ class ImagePane(QFrame):
             return
         super().mousePressEvent(event)
 
-    def focusInEvent(self, event) -> None:  # noqa: N802
+    def focusInEvent(self, event: QFocusEvent) -> None:  # noqa: N802
         super().focusInEvent(event)
         self._picture.update()
 
-    def focusOutEvent(self, event) -> None:  # noqa: N802
+    def focusOutEvent(self, event: QFocusEvent) -> None:  # noqa: N802
         super().focusOutEvent(event)
         self._picture.update()
 
-    def contextMenuEvent(self, event) -> None:  # noqa: N802
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802
         menu = QMenu(self)
         menu.addAction("Open…", self.open_dialog)
         menu.addAction("Paste", self.paste)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.widgets.paint_timing import PaintTimedWidget
@@ -38,7 +38,7 @@ class LossPlot(PaintTimedWidget):
                 self.points[name].append((index, math.log10(value)))
         self.update()
 
-    def _paint(self, event) -> None:
+    def _paint(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.fillRect(self.rect(), QColor("#2b2b2e"))

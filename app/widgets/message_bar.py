@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import weakref
+from collections.abc import Callable
+from types import MethodType
+
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QToolButton
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QToolButton, QWidget
 
 from app.plain_text import bounded, breakable, plain_label
 
@@ -18,14 +23,15 @@ class MessageBar(QFrame):
     """Shows one message at a time; errors stay until dismissed or replaced, notes fade after a while."""
 
     shown = Signal(str, str)  # kind ("error" or "info"), text
-    actionTriggered = Signal()  # the message's button was pressed (the owner knows what the offer was)
+    actionTriggered = Signal()  # the message's button was pressed (after its `on_action`, if it had one)
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("messageBar")
         self.setAccessibleName("Messages")
         self._kind = ""
         self._text = ""
+        self._answer: Callable[[], Callable[[], object] | None] | None = None  # what the button calls, weakly held
         self._label = plain_label()
         self._label.setObjectName("messageText")
         self._label.setWordWrap(True)
@@ -58,20 +64,23 @@ class MessageBar(QFrame):
     def text(self) -> str:
         return self._text if self._kind else ""
 
-    def show_error(self, text: str, action: str | None = None) -> None:
-        """An error; with `action`, a button that emits actionTriggered (a way out, such as a retry)."""
-        self._show("error", text, action, 0)
+    def show_error(self, text: str, action: str | None = None, on_action: Callable[[], object] | None = None) -> None:
+        """An error; with `action`, a button (a way out, such as a retry) that calls `on_action`."""
+        self._show("error", text, action, 0, on_action)
 
-    def show_info(self, text: str, action: str | None = None, timeout_ms: int = INFO_TIMEOUT_MS) -> None:
-        """A note; with `action`, a button that emits actionTriggered (and the note stays until answered)."""
-        self._show("info", text, action, 0 if action else timeout_ms)
+    def show_info(self, text: str, action: str | None = None, on_action: Callable[[], object] | None = None,
+                  timeout_ms: int = INFO_TIMEOUT_MS) -> None:
+        """A note; with `action`, a button that calls `on_action` (and the note stays until answered)."""
+        self._show("info", text, action, 0 if action else timeout_ms, on_action)
 
     def dismiss(self) -> None:
         self._timer.stop()
         self._kind = ""
         self.hide()
 
-    def _show(self, kind: str, text: str, action: str | None, timeout_ms: int) -> None:
+    def _show(self, kind: str, text: str, action: str | None, timeout_ms: int,
+              on_action: Callable[[], object] | None = None) -> None:
+        self._answer = _weakly(on_action) if action else None
         self._kind = kind
         text = bounded(text)  # a message may quote a hostile name at length
         self._text = text
@@ -90,5 +99,29 @@ class MessageBar(QFrame):
         self._on_action()
 
     def _on_action(self) -> None:
+        answer, self._answer = self._answer, None
         self.dismiss()
+        call = answer() if answer is not None else None
+        if call is not None:
+            call()
         self.actionTriggered.emit()
+
+
+def _weakly(call: Callable[[], object] | None) -> Callable[[], Callable[[], object] | None] | None:
+    """`call`, held so that an offer never keeps its owner alive: a bound method (or a functools.partial of one)
+    through a weak reference to its object, so no reference cycle runs through the bar to the window (which the
+    garbage collector might then free on another thread)."""
+    if call is None:
+        return None
+    if isinstance(call, MethodType):
+        return weakref.WeakMethod(call)
+    if isinstance(call, functools.partial) and isinstance(call.func, MethodType):  # partial(bound_method, *args)
+        method = weakref.WeakMethod(call.func)
+        args, keywords = call.args, call.keywords
+
+        def resolve() -> Callable[[], object] | None:
+            bound = method()
+            return None if bound is None else (lambda: bound(*args, **keywords))
+
+        return resolve
+    return lambda: call

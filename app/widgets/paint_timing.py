@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QWidget
 
 
@@ -18,12 +19,12 @@ class PaintTimedWidget(QWidget):
         seconds, self._paint_seconds = self._paint_seconds, 0.0
         return seconds
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
         started = time.perf_counter()
         try:
             self._paint(event)
         finally:
             self._paint_seconds += time.perf_counter() - started
 
-    def _paint(self, event) -> None:
+    def _paint(self, event: QPaintEvent) -> None:
         raise NotImplementedError

@@ -118,7 +118,8 @@ class PresetBar(QWidget):
 
     def save_as(self, settings: RenderSettings) -> Preset | None:
         """Ask a name and save `settings`' lam, style scale and smoothing as the user's preset."""
-        suggestion = self.current().name if self.current() is not None and not self.current().builtin else ""
+        current = self.current()
+        suggestion = current.name if current is not None and not current.builtin else ""
         name, accepted = QInputDialog.getText(self, "Save as preset", "Name of the new preset:", text=suggestion)
         name = " ".join(name.split()) if accepted else ""
         if not name:
@@ -169,14 +170,15 @@ class PresetBar(QWidget):
     # ---- internals ----
 
     def _select(self, name: str) -> None:
-        index = self.combo.findData(self.store.find(name).name if name and self.store.find(name) else "")
+        found = self.store.find(name) if name else None
+        index = self.combo.findData(found.name if found else "")
         self.combo.setCurrentIndex(max(0, index))
 
     def _update_actions(self) -> None:
         preset = self.current()
-        deletable = preset is not None and not preset.builtin
-        self.delete_action.setEnabled(deletable)
-        self.delete_action.setText(f"Delete “{preset.name}”" if deletable else "Delete preset (only your own)")
+        own = preset if preset is not None and not preset.builtin else None
+        self.delete_action.setEnabled(own is not None)
+        self.delete_action.setText(f"Delete “{own.name}”" if own is not None else "Delete preset (only your own)")
 
     def _on_save_action(self) -> None:
         self.saveAsked.emit()

@@ -7,7 +7,17 @@ from __future__ import annotations
 from enum import Enum
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import QPushButton, QSizePolicy, QWidget
 
 from app.widgets.paint_timing import PaintTimedWidget
@@ -103,14 +113,16 @@ class PreviewCanvas(PaintTimedWidget):
             return None
         return fit_rect(reference.size(), self.rect().adjusted(12, 12, -12, -12))
 
-    def _paint(self, event) -> None:
+    def _paint(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("#2b2b2e"))
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        target = self._frame_rect()
-        if self._mode is CompareMode.SPLIT and self._result is not None and self._content is not None:
-            self._paint_split(painter, target)
+        target = self._frame_rect()  # None only when there is no picture at all
+        if target is None:
+            self._paint_hint(painter)
+        elif self._mode is CompareMode.SPLIT and self._result is not None and self._content is not None:
+            self._paint_split(painter, target, self._content, self._result)
         elif self._mode is CompareMode.CONTENT and self._content is not None:
             painter.drawImage(target, self._content)
             self._paint_tag(painter, target, "Before (content)", left=True)
@@ -146,7 +158,7 @@ class PreviewCanvas(PaintTimedWidget):
         hint_height = self.fontMetrics().height() * 4
         button.move((self.width() - button.width()) // 2, self.height() // 2 + hint_height // 2 + 8)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         self._place_welcome()
 
@@ -159,13 +171,13 @@ class PreviewCanvas(PaintTimedWidget):
         box = QRect((self.width() - width) // 2, 40, width, self.height() - 80)
         painter.drawText(box, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.hint)
 
-    def _paint_split(self, painter: QPainter, target: QRect) -> None:
+    def _paint_split(self, painter: QPainter, target: QRect, before: QImage, after: QImage) -> None:
         x = target.x() + round(target.width() * self.divider)
         painter.save()
         painter.setClipRect(QRect(target.x(), target.y(), x - target.x(), target.height()))
-        painter.drawImage(target, self._content)
+        painter.drawImage(target, before)
         painter.setClipRect(QRect(x, target.y(), target.right() - x + 1, target.height()))
-        painter.drawImage(target, self._result)
+        painter.drawImage(target, after)
         painter.restore()
         painter.setPen(QPen(QColor(255, 255, 255, 230), 2))
         painter.drawLine(x, target.top(), x, target.bottom())
@@ -197,19 +209,19 @@ class PreviewCanvas(PaintTimedWidget):
         self.divider = min(1.0, max(0.0, (x - target.x()) / target.width()))
         self.update()
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if self._mode is CompareMode.SPLIT and event.button() == Qt.MouseButton.LeftButton:
             self._dragging = True
             self._move_divider(event.position().x())
         else:
             super().mousePressEvent(event)
 
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if self._dragging:
             self._move_divider(event.position().x())
         else:
             super().mouseMoveEvent(event)
 
-    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         self._dragging = False
         super().mouseReleaseEvent(event)

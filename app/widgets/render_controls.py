@@ -31,14 +31,19 @@ from engine.settings import (
     OPTIMIZERS,
     PRECISIONS,
     SEED_MAX,
+    STYLE_SCALE_MAX,
+    STYLE_SCALE_MIN,
     RenderSettings,
 )
 
-LAM_MIN = 0.001
-LAM_MAX = 10.0
+# The lam slider's travel: where a person finds every useful balance. A lam outside it (from a preset, a restored
+# PNG or the command line; engine.settings owns the range any lam must be in) is kept exactly and shown, with the
+# slider at its nearest end.
+LAM_SLIDER_MIN = 0.001
+LAM_SLIDER_MAX = 10.0
 LAM_STEPS = 1000  # slider positions; one step changes lam by under 1 %
-SCALE_MIN = 0.25
-SCALE_MAX = 4.0
+SCALE_MIN = STYLE_SCALE_MIN  # the style scale's whole range (engine.settings owns it) is on its slider
+SCALE_MAX = STYLE_SCALE_MAX
 SCALE_STEPS = 400  # slider positions; one step changes the style scale by under 1 %
 
 INIT_LABELS = {"noise": "Noise (grows out of it)", "content": "The content picture"}
@@ -50,15 +55,16 @@ PRECISION_LABELS = {"auto": "Automatic (fastest, measured)", "fp32": "fp32 (floa
 
 def lam_to_position(lam: float) -> int:
     """Slider position for `lam`: left is more content (large lam), right is more style (small lam)."""
-    lam = min(LAM_MAX, max(LAM_MIN, lam))
-    fraction = (math.log10(LAM_MAX) - math.log10(lam)) / (math.log10(LAM_MAX) - math.log10(LAM_MIN))
+    lam = min(LAM_SLIDER_MAX, max(LAM_SLIDER_MIN, lam))
+    span = math.log10(LAM_SLIDER_MAX) - math.log10(LAM_SLIDER_MIN)
+    fraction = (math.log10(LAM_SLIDER_MAX) - math.log10(lam)) / span
     return round(fraction * LAM_STEPS)
 
 
 def position_to_lam(position: int) -> float:
     """lam at a slider position, rounded to three significant figures so the number shown is the one used."""
     fraction = position / LAM_STEPS
-    lam = 10 ** (math.log10(LAM_MAX) - fraction * (math.log10(LAM_MAX) - math.log10(LAM_MIN)))
+    lam = 10 ** (math.log10(LAM_SLIDER_MAX) - fraction * (math.log10(LAM_SLIDER_MAX) - math.log10(LAM_SLIDER_MIN)))
     return float(f"{lam:.3g}")
 
 
@@ -67,7 +73,7 @@ def format_lam(lam: float) -> str:
 
 
 def scale_to_position(scale: float) -> int:
-    """Slider position for a style scale: log2, SCALE_MIN at the left, 1 in the middle, SCALE_MAX at the right."""
+    """Slider position for a style scale: log2, SCALE_MIN at the left, SCALE_MAX at the right."""
     scale = min(SCALE_MAX, max(SCALE_MIN, scale))
     span = math.log2(SCALE_MAX) - math.log2(SCALE_MIN)
     return round((math.log2(scale) - math.log2(SCALE_MIN)) / span * SCALE_STEPS)
@@ -213,7 +219,9 @@ def _combo(values: tuple[str, ...], labels: dict[str, str], name: str) -> QCombo
 
 class AdvancedPanel(QWidget):
     """Size, iterations, start, optimiser, seed, device, precision and coarse-to-fine, under a disclosure button,
-    collapsed at first."""
+    collapsed at first. `edited` says that a field changed (by the user, or by a size limit)."""
+
+    edited = Signal()
 
     def __init__(self, settings: RenderSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -227,14 +235,14 @@ class AdvancedPanel(QWidget):
         self.toggle.setStyleSheet("font-weight: 600;")
         self.toggle.toggled.connect(self.set_expanded)
 
-        self.size = QSpinBox()
-        self.size.setObjectName("sizeSpin")
-        self.size.setRange(MIN_SIZE, MAX_SIZE)
-        self.size.setSingleStep(64)
-        self.size.setSuffix(" px")
-        self.size.setToolTip("Longest side of the result. Time per iteration grows with the square of it. Only "
+        self.size_spin = QSpinBox()
+        self.size_spin.setObjectName("sizeSpin")
+        self.size_spin.setRange(MIN_SIZE, MAX_SIZE)
+        self.size_spin.setSingleStep(64)
+        self.size_spin.setSuffix(" px")
+        self.size_spin.setToolTip("Longest side of the result. Time per iteration grows with the square of it. Only "
                              "sizes that fit in the device's memory are offered.")
-        self.size.valueChanged.connect(self._on_size_changed)
+        self.size_spin.valueChanged.connect(self._on_size_changed)
         self.size_note = plain_label("")
         self.size_note.setObjectName("sizeNote")
         self.size_note.setWordWrap(True)
@@ -268,7 +276,7 @@ class AdvancedPanel(QWidget):
         form = QFormLayout(self.body)
         form.setContentsMargins(18, 2, 0, 2)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow("Size", self.size)
+        form.addRow("Size", self.size_spin)
         form.addRow("", self.size_note)
         form.addRow("Iterations", self.iterations)
         form.addRow("Start from", self.init)
@@ -282,8 +290,12 @@ class AdvancedPanel(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.body)
-        self._base = settings
         self.apply(settings)
+        for spin in (self.size_spin, self.iterations, self.seed):
+            spin.valueChanged.connect(self.edited)
+        for combo in (self.init, self.optimizer, self.device, self.precision):
+            combo.currentIndexChanged.connect(self.edited)
+        self.multiscale.toggled.connect(self.edited)
         self.set_expanded(False)
 
     def set_expanded(self, expanded: bool) -> None:
@@ -295,8 +307,7 @@ class AdvancedPanel(QWidget):
         self.body.setEnabled(editable)
 
     def apply(self, settings: RenderSettings) -> None:
-        """Show `settings`; the fields with no widget (weights, style scale, ...) are kept for `settings()`."""
-        self._base = settings
+        """Show the fields of `settings` this panel has."""
         self._wanted_size = settings.size
         self._set_size(settings.size)
         self.optimizer.setCurrentIndex(max(0, self.optimizer.findData(settings.optimizer)))
@@ -308,13 +319,16 @@ class AdvancedPanel(QWidget):
         self.multiscale.setChecked(settings.multiscale)
         self._update_auto_iterations()
 
-    def settings(self, lam: float) -> RenderSettings:
-        iterations = self.iterations.value() or None
-        return self._base.replaced(
-            lam=lam, size=self.size.value(), iterations=iterations, init=self.init.currentData(),
-            optimizer=self.optimizer.currentData(), seed=self.seed.value(), device=self.device.currentData(),
-            precision=self.precision.currentData(), multiscale=self.multiscale.isChecked(),
-        )
+    def values(self) -> dict[str, object]:
+        """The settings this panel's fields hold (the size as offered: within the memory limit)."""
+        return {"size": self.size_spin.value(), "iterations": self.iterations.value() or None,
+                "init": self.init.currentData(), "optimizer": self.optimizer.currentData(), "seed": self.seed.value(),
+                "device": self.device.currentData(), "precision": self.precision.currentData(),
+                "multiscale": self.multiscale.isChecked()}
+
+    def shows(self, settings: RenderSettings) -> bool:
+        """Whether the fields show `settings` already."""
+        return all(getattr(settings, name) == value for name, value in self.values().items())
 
     def set_size_limit(self, maximum: int | None, reason: str = "") -> None:
         """Offer sizes up to `maximum` (None: any size); `reason` says why no larger ones are offered. The size
@@ -322,13 +336,13 @@ class AdvancedPanel(QWidget):
         limit = MAX_SIZE if maximum is None else max(MIN_SIZE, min(MAX_SIZE, maximum))
         self._limit_reason = reason
         self._limiting = True
-        self.size.setMaximum(limit)
+        self.size_spin.setMaximum(limit)
         self._limiting = False
         self._set_size(self._wanted_size)
 
     def _set_size(self, size: int) -> None:
         self._limiting = True
-        self.size.setValue(min(size, self.size.maximum()))
+        self.size_spin.setValue(min(size, self.size_spin.maximum()))
         self._limiting = False
         self._update_size_note()
 
@@ -339,8 +353,8 @@ class AdvancedPanel(QWidget):
 
     def _update_size_note(self) -> None:
         note = self._limit_reason
-        if self._wanted_size > self.size.value():
-            note += f" {self._wanted_size} px was asked for; {self.size.value()} px is used."
+        if self._wanted_size > self.size_spin.value():
+            note += f" {self._wanted_size} px was asked for; {self.size_spin.value()} px is used."
         self.size_note.setText(note.strip())
         self.size_note.setVisible(bool(note))
 

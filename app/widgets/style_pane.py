@@ -5,12 +5,13 @@ size. Drops, pastes and opens add a painting (up to MAX_STYLES); loading itself 
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget
 
+from app.loaded_image import LoadedImage
 from app.plain_text import literal, plain_label
 from app.qimage import to_qimage
-from app.widgets.image_pane import ImagePane, LoadedImage
+from app.widgets.image_pane import ImagePane
 from app.widgets.preview_canvas import fit_rect, paint_badge
 from app.widgets.render_controls import format_scale
 
@@ -121,7 +122,7 @@ class StyleRow(QFrame):
     def _on_remove(self) -> None:
         self.removeClicked.emit(self.index)
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         self.picked.emit(self.index)
         super().mousePressEvent(event)
 
@@ -263,7 +264,7 @@ class StylePane(ImagePane):
         longest = max(frame.width(), frame.height()) * self.style_scale
         tile = source.size().scaled(round(longest), round(longest), Qt.AspectRatioMode.KeepAspectRatio)
         tile = QSize(max(1, tile.width()), max(1, tile.height()))
-        pixmap = self._tile(tile)
+        pixmap = self._tile(source, tile)
         offset_x = ((tile.width() - frame.width()) // 2) % tile.width()
         offset_y = ((tile.height() - frame.height()) // 2) % tile.height()
         painter.drawTiledPixmap(frame, pixmap, QPoint(offset_x, offset_y))
@@ -275,12 +276,13 @@ class StylePane(ImagePane):
                      metrics.horizontalAdvance(text) + 12, metrics.height() + 4)
         paint_badge(painter, box, text)
 
-    def _tile(self, size: QSize) -> QPixmap:
+    def _tile(self, source: QImage, size: QSize) -> QPixmap:
+        """`source` (the selected painting's picture) scaled to `size`, cached while both stay the same."""
         key = (self._selected, size.width(), size.height())
         if self._tile_cache is not None and self._tile_cache[0] == key:
             return self._tile_cache[1]
-        pixmap = QPixmap.fromImage(self.qimage.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio,
-                                                      Qt.TransformationMode.SmoothTransformation))
+        pixmap = QPixmap.fromImage(source.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                                 Qt.TransformationMode.SmoothTransformation))
         self._tile_cache = (key, pixmap)
         return pixmap
 

@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QThread
 
-from app.worker import BackendCache
+from app.refcount_guard import guard_singleton_refcounts
+from engine.driver import BackendCache
+
+guard_singleton_refcounts()  # as the app does where it starts (app/window.py run_window), before any Qt call
 
 RUN_SIZE = 64
 RUN_ITERATIONS = 4
@@ -96,7 +99,7 @@ def make_window(qtbot, store: QSettings, backends: BackendCache, recovery):
                             recovery=recovery_store if recovery_store is not None else recovery,
                             history_folder=history_folder)
         qtbot.addWidget(window)
-        window.advanced.size.setValue(RUN_SIZE)
+        window.advanced.size_spin.setValue(RUN_SIZE)
         window.advanced.iterations.setValue(iterations)
         window.advanced.device.setCurrentIndex(window.advanced.device.findData("cpu"))
         window.show()

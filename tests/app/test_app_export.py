@@ -110,11 +110,11 @@ def test_the_size_choice_scales_the_animation(qtbot, monkeypatch, tmp_path):
     big = [np.kron(image, np.ones((8, 8, 1), np.uint8)) for image in _frames(3)]  # 512 x 384
     dialog = ExportDialog(big, str(tmp_path / "e"))
     qtbot.addWidget(dialog)
-    assert dialog.size.itemData(0) is None and "512 px" in dialog.size.itemText(0)
-    assert [dialog.size.itemData(i) for i in range(1, dialog.size.count())] == [256, 384]
+    assert dialog.side_combo.itemData(0) is None and "512 px" in dialog.side_combo.itemText(0)
+    assert [dialog.side_combo.itemData(i) for i in range(1, dialog.side_combo.count())] == [256, 384]
     dialog.format.setCurrentIndex(dialog.format.findData("webp"))
     full = dialog.wait_measured()
-    dialog.size.setCurrentIndex(dialog.size.findData(256))
+    dialog.side_combo.setCurrentIndex(dialog.side_combo.findData(256))
     small = dialog.wait_measured()
     assert small is not None and full is not None and small < full
     choice_path = tmp_path / "small.webp"
@@ -166,8 +166,8 @@ def test_saving_before_the_measurement_encodes_the_file_itself(dialog, qtbot, mo
 
 @pytest.fixture
 def rendered(loaded_window, qtbot):
-    with qtbot.waitSignal(loaded_window.runEnded, timeout=RUN_TIMEOUT_MS):
-        assert loaded_window.start()
+    with qtbot.waitSignal(loaded_window.session.runEnded, timeout=RUN_TIMEOUT_MS):
+        assert loaded_window.run_panel.start()
     return loaded_window
 
 
@@ -183,18 +183,19 @@ def _open_dialog(window, qtbot) -> ExportDialog:
 @pytest.mark.parametrize("fmt", ["gif", "webp", "mp4"])
 def test_save_evolution_from_the_window_in_each_format(rendered, qtbot, monkeypatch, tmp_path, fmt):
     window = rendered
-    assert window.save_evolution_button.isEnabled() and window.save_evolution_button.text() == "Save evolution…"
+    button = window.save_panel.evolution_button
+    assert button.isEnabled() and button.text() == "Save evolution…"
     dialog = _open_dialog(window, qtbot)
     assert dialog.frames.maximum() == 4 and dialog.frames.value() == 4  # the 4 iterations of the run
     dialog.format.setCurrentIndex(dialog.format.findData(fmt))
     size = _measured(dialog, qtbot)
     target = tmp_path / f"evolution.{fmt}"
     asked = _answer(monkeypatch, target)
-    with qtbot.waitSignal(window.saver.saved, timeout=30_000):
+    with qtbot.waitSignal(window.save_panel.animationSaved, timeout=30_000):
         dialog.save()
     assert asked[0][0].endswith(f"cat_in_wave.{fmt}")
     assert target.stat().st_size == size
-    height, width = window.result.shape[:2]
+    height, width = window.session.result.shape[:2]
     if fmt == "mp4":
         reader = imageio_ffmpeg.read_frames(str(target))
         assert next(reader)["size"] == (width - width % 2, height - height % 2)
@@ -212,7 +213,7 @@ def test_the_window_remembers_the_last_choice(rendered, qtbot, monkeypatch, tmp_
     dialog.frames.setValue(3)
     dialog.frame_ms.setValue(150)
     _answer(monkeypatch, tmp_path / "first.webp")
-    with qtbot.waitSignal(window.saver.saved, timeout=30_000):
+    with qtbot.waitSignal(window.save_panel.animationSaved, timeout=30_000):
         dialog.save()
     again = window.save_evolution()
     assert again.fmt == "webp" and again.frames.value() == 3 and again.frame_ms.value() == 150
@@ -232,17 +233,17 @@ def test_a_failed_save_names_the_file_and_leaves_the_old_one(rendered, qtbot, mo
 
     with monkeypatch.context() as patch:
         patch.setattr(os, "fsync", fsync)
-        with qtbot.waitSignal(window.saver.failed, timeout=30_000):
+        with qtbot.waitSignal(window.save_panel.animationFailed, timeout=30_000):
             dialog.save()
     assert window.messages.kind == "error" and window.messages.text() == f"{target}: the disk is full"
     assert target.read_bytes() == b"an earlier animation"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
-    assert window.result is not None and window.save_evolution_button.isEnabled()
+    assert window.session.result is not None and window.save_panel.evolution_button.isEnabled()
 
 
 def test_nothing_to_save_yet(window, monkeypatch):
     asked = _answer(monkeypatch, "/nowhere.gif")
-    assert not window.save_evolution_button.isEnabled()
+    assert not window.save_panel.evolution_button.isEnabled()
     assert window.save_evolution() is None
     assert window.messages.kind == "info" and "no evolution" in window.messages.text()
     assert asked == [] and window.findChild(ExportDialog) is None

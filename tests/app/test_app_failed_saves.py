@@ -19,8 +19,8 @@ RUN_TIMEOUT_MS = 60_000
 
 @pytest.fixture
 def rendered(loaded_window, qtbot):
-    with qtbot.waitSignal(loaded_window.runEnded, timeout=RUN_TIMEOUT_MS):
-        assert loaded_window.start()
+    with qtbot.waitSignal(loaded_window.session.runEnded, timeout=RUN_TIMEOUT_MS):
+        assert loaded_window.run_panel.start()
     return loaded_window
 
 
@@ -39,7 +39,7 @@ def test_png_onto_a_full_disk_keeps_the_old_file_and_the_picture(rendered, monke
     window = rendered
     target = tmp_path / "earlier.png"
     target.write_bytes(b"the user's earlier picture")
-    before = window.result
+    before = window.session.result
     _answer(monkeypatch, str(target))
     with monkeypatch.context() as patch:
         _disk_full(patch)
@@ -49,7 +49,7 @@ def test_png_onto_a_full_disk_keeps_the_old_file_and_the_picture(rendered, monke
     assert "save it somewhere else" in text and "\n" not in text
     assert target.read_bytes() == b"the user's earlier picture"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []  # nothing partial left
-    assert window.result is before and window.save_png_button.isEnabled()
+    assert window.session.result is before and window.save_panel.png_button.isEnabled()
     elsewhere = tmp_path / "elsewhere.png"
     _answer(monkeypatch, str(elsewhere))
     assert window.save_png() == str(elsewhere)
@@ -62,11 +62,11 @@ def test_png_onto_a_full_disk_keeps_the_old_file_and_the_picture(rendered, monke
 ])
 def test_png_with_an_invalid_name_says_so(rendered, monkeypatch, tmp_path, name, words):
     window = rendered
-    before = window.result
+    before = window.session.result
     _answer(monkeypatch, str(tmp_path / name))
     assert window.save_png() is None
     assert window.messages.kind == "error" and words in window.messages.text(), window.messages.text()
-    assert window.result is before
+    assert window.session.result is before
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
 
 
@@ -77,13 +77,13 @@ def test_gif_onto_a_full_disk_keeps_the_old_file(rendered, qtbot, monkeypatch, t
     _answer(monkeypatch, str(target))
     with monkeypatch.context() as patch:
         _disk_full(patch)
-        with qtbot.waitSignal(window.saver.failed, timeout=10_000) as failed:
+        with qtbot.waitSignal(window.save_panel.animationFailed, timeout=10_000) as failed:
             assert window.save_evolution().save() == str(target)
     assert failed.args[0] == f"{target}: the disk is full"
     assert window.messages.kind == "error" and window.messages.text() == f"{target}: the disk is full"
     assert target.read_bytes() == b"an earlier animation"
     assert not [p for p in Path(tmp_path).iterdir() if p.name.endswith(".part")]
-    assert window.result is not None
+    assert window.session.result is not None
 
 
 def test_gif_with_an_invalid_name_is_refused_before_writing(rendered, monkeypatch, tmp_path):
@@ -91,4 +91,4 @@ def test_gif_with_an_invalid_name_is_refused_before_writing(rendered, monkeypatc
     _answer(monkeypatch, str(tmp_path / "bad\0name.gif"))
     export = window.save_evolution()
     assert export.save() is None
-    assert "not a valid file name" in export.error.text() and not window.saver.busy
+    assert "not a valid file name" in export.error.text() and not window.save_panel.saver.busy

@@ -52,7 +52,7 @@ def _load(window, cat_path: Path, wave_path: Path) -> None:
 
 
 def _click(qtbot, window, row: int, ctrl: bool = False) -> None:
-    strip = window.history_strip.list
+    strip = window.history_panel.strip.list
     rect = strip.visualItemRect(strip.item(row))
     modifier = Qt.KeyboardModifier.ControlModifier if ctrl else Qt.KeyboardModifier.NoModifier
     qtbot.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton, modifier, rect.center())
@@ -63,7 +63,7 @@ def _answer_save(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
 
 
 def _menu_action(window, entry, text: str):
-    menu = window.history_strip.context_menu(entry)
+    menu = window.history_panel.strip.context_menu(entry)
     matches = [a for a in menu.actions() if a.text() == text]
     assert matches, [a.text() for a in menu.actions()]
     return matches[0]
@@ -73,44 +73,45 @@ def test_finished_and_stopped_runs_are_kept_and_survive_a_new_window(open_window
                                                                       history_folder):
     window = open_window()
     _load(window, cat_path, wave_path)
-    window.set_lam(0.3)
-    with qtbot.waitSignal(window.history_strip.added, timeout=KEEP_TIMEOUT_MS) as added:
-        with qtbot.waitSignal(window.runEnded, timeout=RUN_TIMEOUT_MS):
-            assert window.start()
+    window.session.set_lam(0.3)
+    with qtbot.waitSignal(window.history_panel.strip.added, timeout=KEEP_TIMEOUT_MS) as added:
+        with qtbot.waitSignal(window.session.runEnded, timeout=RUN_TIMEOUT_MS):
+            assert window.run_panel.start()
     finished = added.args[0]
     assert finished.finished and finished.stored.settings.lam == 0.3
     assert finished.stored.content_name == "cat.png" and finished.stored.style_names == ("wave.png",)
-    assert np.array_equal(window.history.image(finished), window.result)  # what Save PNG would write
+    # what Save PNG would write
+    assert np.array_equal(window.history_panel.history.image(finished), window.session.result)
 
     window.advanced.iterations.setValue(500)
     shown = window.canvas.frames_shown
-    assert window.start()
+    assert window.run_panel.start()
     qtbot.waitUntil(lambda: window.canvas.frames_shown >= shown + 2, timeout=RUN_TIMEOUT_MS)
-    with qtbot.waitSignal(window.history_strip.added, timeout=KEEP_TIMEOUT_MS) as added:
-        with qtbot.waitSignal(window.runEnded, timeout=RUN_TIMEOUT_MS):
-            window.stop()
+    with qtbot.waitSignal(window.history_panel.strip.added, timeout=KEEP_TIMEOUT_MS) as added:
+        with qtbot.waitSignal(window.session.runEnded, timeout=RUN_TIMEOUT_MS):
+            window.session.stop()
     stopped = added.args[0]
     assert not stopped.finished
-    assert [e.key for e in window.history_strip.entries] == [stopped.key, finished.key]  # newest first
-    assert window.history_strip.list.item(0).text().startswith("■")  # stopped early
-    assert "2 pictures" in window.history_strip.summary.text()
+    assert [e.key for e in window.history_panel.strip.entries] == [stopped.key, finished.key]  # newest first
+    assert window.history_panel.strip.list.item(0).text().startswith("■")  # stopped early
+    assert "2 pictures" in window.history_panel.strip.summary.text()
     window.close()
 
     again = open_window()  # a restart: the same strip, from the same folder
-    assert [e.key for e in again.history_strip.entries] == [stopped.key, finished.key]
-    assert [e.finished for e in again.history_strip.entries] == [False, True]
-    assert not again.showing_history
+    assert [e.key for e in again.history_panel.strip.entries] == [stopped.key, finished.key]
+    assert [e.finished for e in again.history_panel.strip.entries] == [False, True]
+    assert not again.history_panel.showing
 
 
 def test_closing_during_a_run_keeps_the_picture_so_far(open_window, qtbot, cat_path, wave_path):
     window = open_window(iterations=500)
     _load(window, cat_path, wave_path)
-    assert window.start()
+    assert window.run_panel.start()
     qtbot.waitUntil(lambda: window.canvas.frames_shown >= 2, timeout=RUN_TIMEOUT_MS)
     window.close()  # stops the run; the stopped picture still reaches the history before the window is gone
     assert not [t for t in threading.enumerate() if t.name.startswith("fude-history")]  # and nothing is left
     again = open_window()
-    entries = again.history_strip.entries
+    entries = again.history_panel.strip.entries
     assert len(entries) == 1 and not entries[0].finished
 
 
@@ -121,33 +122,33 @@ def test_one_click_shows_a_picture_and_its_settings_two_compare(open_window, qtb
     store.add(pictures[1], chunks(0.2, ["wave.png", "starry.png"], style_weights=(3.0, 1.0)), finished=False)
     store.add(pictures[2], chunks(0.5, style_scale=2.0), finished=True)
     window = open_window()
-    strip = window.history_strip
+    strip = window.history_panel.strip
     assert strip.list.count() == 3
-    assert not window.showing_history
+    assert not window.history_panel.showing
 
     _click(qtbot, window, 1)  # the middle one: the second picture
-    assert window.showing_history
-    [(shown, caption)] = window.history_view.pictures
+    assert window.history_panel.showing
+    [(shown, caption)] = window.history_panel.view.pictures
     assert np.array_equal(to_array(shown), pictures[1]) and "stopped" in caption
-    info = window.history_info.text()
+    info = window.history_panel.info.text()
     assert "lam 0.2" in info and "96 px" in info and "10 iterations" in info and "stopped early" in info
     assert "wave.png 75% + starry.png 25%" in info
 
     _click(qtbot, window, 0, ctrl=True)  # the newest: compared side by side, in the order picked
-    left, right = window.history_view.pictures
+    left, right = window.history_panel.view.pictures
     assert np.array_equal(to_array(left[0]), pictures[1]) and np.array_equal(to_array(right[0]), pictures[2])
-    rects = window.history_view.picture_rects()
+    rects = window.history_panel.view.picture_rects()
     assert rects[0].right() < rects[1].left()  # side by side, not overlapping
-    lines = window.history_info.text().splitlines()
+    lines = window.history_panel.info.text().splitlines()
     assert lines[0].startswith("Left: ") and "lam 0.2" in lines[0]
     assert lines[1].startswith("Right: ") and "lam 0.5" in lines[1] and "style scale 2" in lines[1]
 
     _click(qtbot, window, 2, ctrl=True)  # a third pick lets go of the first
     assert [e.stored.settings.lam for e in strip.selected()] == [0.5, 0.01]
-    assert len(window.history_view.pictures) == 2
+    assert len(window.history_panel.view.pictures) == 2
 
-    window.compare_group.buttons()[0].click()  # "Result": back to the render's canvas
-    assert not window.showing_history and strip.selected() == []
+    window.compare.group.buttons()[0].click()  # "Result": back to the render's canvas
+    assert not window.history_panel.showing and strip.selected() == []
     assert not strip.list.selectedItems()
 
 
@@ -171,9 +172,9 @@ def test_save_and_remove_from_the_context_menu(open_window, qtbot, monkeypatch, 
     assert np.array_equal(load_image(tmp_path / "shown.png"), noise(5))
 
     _menu_action(window, newer, "Remove from the history").trigger()
-    assert [e.key for e in window.history_strip.entries] == [older.key]
+    assert [e.key for e in window.history_panel.strip.entries] == [older.key]
     assert [e.key for e in store.entries()] == [older.key] and not newer.png.exists()
-    assert not window.showing_history  # the picture shown is gone: back to the canvas
+    assert not window.history_panel.showing  # the picture shown is gone: back to the canvas
 
 
 def test_a_history_picture_that_cannot_be_saved_says_so(open_window, monkeypatch, tmp_path, history_folder):
@@ -181,7 +182,7 @@ def test_a_history_picture_that_cannot_be_saved_says_so(open_window, monkeypatch
     window = open_window()
     target = tmp_path / "missing folder" / "x.png"
     _answer_save(monkeypatch, target)
-    assert window.save_history_entry(entry) is None
+    assert window.history_panel.save_entry(entry) is None
     assert window.messages.kind == "error"
     assert window.messages.text().startswith(f"{target}: the folder {target.parent} does not exist")
     assert entry.png.exists()
@@ -194,26 +195,26 @@ def test_the_size_limit_is_a_setting_that_prunes_the_oldest(open_window, monkeyp
     assert 400_000 < size < 2**20 / 2  # noise does not compress: about 0.5 MB each
     settings = QSettings(str(tmp_path / "limit.ini"), QSettings.Format.IniFormat)
     window = open_window(settings_store=settings)
-    assert window.history.limit_bytes == 200 * 2**20
+    assert window.history_panel.history.limit_bytes == 200 * 2**20
 
     monkeypatch.setattr(QInputDialog, "getInt", staticmethod(lambda *a, **k: (1, True)))
     asked = []
     monkeypatch.setattr(QMessageBox, "question", staticmethod(
         lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No))
-    assert window.ask_history_limit() is None  # the user kept the old limit when told what would go
+    assert window.history_panel.ask_limit() is None  # the user kept the old limit when told what would go
     assert "2 oldest pictures" in asked[0]
-    assert len(window.history_strip.entries) == 4 and window.history.limit_bytes == 200 * 2**20
+    assert len(window.history_panel.strip.entries) == 4 and window.history_panel.history.limit_bytes == 200 * 2**20
 
     monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes))
-    assert window.ask_history_limit() == 1
-    kept = [e.key for e in window.history_strip.entries]
+    assert window.history_panel.ask_limit() == 1
+    kept = [e.key for e in window.history_panel.strip.entries]
     assert kept == [entries[3].key, entries[2].key]  # the newest that fit in 1 MB
-    assert window.history.total_bytes() <= 2**20
-    assert "of 1.0 MB" in window.history_strip.summary.text()
+    assert window.history_panel.history.total_bytes() <= 2**20
+    assert "of 1.0 MB" in window.history_panel.strip.summary.text()
     assert "2 oldest pictures were removed" in window.messages.text()
     window.close()
     again = open_window(settings_store=settings)
-    assert again.history.limit_bytes == 2**20  # remembered
+    assert again.history_panel.history.limit_bytes == 2**20  # remembered
 
 
 def test_small_pictures_are_kept_at_once_and_large_ones_in_the_background(qtbot, tmp_path):
@@ -249,14 +250,15 @@ def test_a_picture_that_cannot_be_kept_is_said_so(qtbot, store, backends, recove
     blocked.write_text("a file where the history folder should be")
     window = MainWindow(store=store, backends=backends, recovery=recovery, history_folder=blocked)
     qtbot.addWidget(window)
-    window.advanced.size.setValue(RUN_SIZE)
+    window.advanced.size_spin.setValue(RUN_SIZE)
     window.advanced.iterations.setValue(RUN_ITERATIONS)
     window.advanced.device.setCurrentIndex(window.advanced.device.findData("cpu"))
-    assert "empty" in window.history_strip.summary.text()  # an unusable folder is an empty history, not a crash
+    assert "empty" in window.history_panel.strip.summary.text()  # an unusable folder is an empty history, not a crash
     _load(window, cat_path, wave_path)
-    with qtbot.waitSignal(window.history_strip.failed, timeout=KEEP_TIMEOUT_MS) as failed:
-        with qtbot.waitSignal(window.runEnded, timeout=RUN_TIMEOUT_MS):
-            assert window.start()
+    with qtbot.waitSignal(window.history_panel.strip.failed, timeout=KEEP_TIMEOUT_MS) as failed:
+        with qtbot.waitSignal(window.session.runEnded, timeout=RUN_TIMEOUT_MS):
+            assert window.run_panel.start()
     assert failed.args[0].startswith(str(blocked)) and "not kept in the history" in failed.args[0]
     assert window.messages.kind == "error" and window.messages.text() == failed.args[0]
-    assert window.result is not None and window.save_png_button.isEnabled()  # the picture itself is still here
+    # the picture itself is still here
+    assert window.session.result is not None and window.save_panel.png_button.isEnabled()

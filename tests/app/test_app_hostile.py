@@ -20,7 +20,7 @@ from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtWidgets import QLabel, QWidget
 
 from app.fetch import Fetcher, is_public_address
-from app.window import KEY_SETTINGS
+from app.preferences import KEY_SETTINGS
 from engine.settings import PNG_SETTINGS_KEY, RenderSettings, png_text_chunks
 
 HTML_NAME = '<img src="fude-marker">'
@@ -84,7 +84,7 @@ def test_restore_never_takes_a_weights_path_and_says_what_changed(window, tmp_pa
     made = _fude_png(tmp_path / "made.png", cat, weights=str(tmp_path / "evil.pth"), lam=0.2, seed=7)
     window.content_pane.load_path(made)
     window.messages.trigger_action()  # "Restore settings"
-    settings = window.current_settings()
+    settings = window.session.settings
     assert settings.weights == RenderSettings().weights
     assert (settings.lam, settings.seed) == (0.2, 7)
     said = window.messages.text()
@@ -94,21 +94,21 @@ def test_restore_never_takes_a_weights_path_and_says_what_changed(window, tmp_pa
 
 @pytest.mark.parametrize("values", [{"iterations": 10**12}, {"tv_weight": 1e300}, {"seed": 2**62}])
 def test_restore_refuses_numbers_out_of_range(window, tmp_path, cat, values):
-    before = window.current_settings()
+    before = window.session.settings
     made = _fude_png(tmp_path / "absurd.png", cat, **values)
     assert window.content_pane.load_path(made)  # the picture itself is fine
     assert window.messages.kind == "error"
     assert "absurd.png" in window.messages.text() and next(iter(values)) in window.messages.text()
-    assert window.current_settings() == before
+    assert window.session.settings == before
 
 
 def test_stored_window_settings_that_are_damaged_or_name_a_file_are_not_used(make_window, store, tmp_path):
     store.setValue(KEY_SETTINGS, "[" * 100_000)
-    assert make_window(settings_store=store).current_settings().lam == RenderSettings().lam
+    assert make_window(settings_store=store).session.settings.lam == RenderSettings().lam
     store.setValue(KEY_SETTINGS, json.dumps({**RenderSettings(lam=0.3).to_dict(), "weights": str(tmp_path / "w.pth")}))
     window = make_window(settings_store=store)
-    assert window.current_settings().lam == 0.3
-    assert window.current_settings().weights == RenderSettings().weights
+    assert window.session.settings.lam == 0.3
+    assert window.session.settings.weights == RenderSettings().weights
 
 
 # ---- names of any length ----

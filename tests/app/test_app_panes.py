@@ -120,13 +120,13 @@ def test_something_unusable_dropped(window):
 def test_clear_and_swap(window, cat_path, wave_path):
     window.content_pane.load_path(cat_path)
     window.style_pane.load_path(wave_path)
-    assert window.start_button.isEnabled()
+    assert window.run_panel.start_button.isEnabled()
     window.swap_button.click()
     assert window.content_pane.image.name == "wave.png"
     assert window.style_pane.image.name == "cat.png"
     window.content_pane.findChild(object, "contentClear").click()
     assert window.content_pane.image is None
-    assert not window.start_button.isEnabled()
+    assert not window.run_panel.start_button.isEnabled()
     window.swap_action.trigger()
     assert window.content_pane.image.name == "cat.png" and window.style_pane.image is None
 

@@ -1,18 +1,17 @@
 """The window's parts on their own: numpy <-> QImage, the lam slider's scale, the canvas's compare views and
-frames of changing size, the worker's preview throttle, and the keyboard shortcuts."""
+frames of changing size, and the keyboard shortcuts (the worker's preview throttle: test_worker.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt, QThread
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QFileDialog
 
 from app.qimage import to_array, to_qimage
 from app.widgets.preview_canvas import CompareMode, PreviewCanvas
-from app.widgets.render_controls import LAM_MAX, LAM_MIN, LAM_STEPS, lam_to_position, position_to_lam
-from app.worker import RenderJob, RenderWorker, RunRecord
+from app.widgets.render_controls import LAM_SLIDER_MAX, LAM_SLIDER_MIN, LAM_STEPS, lam_to_position, position_to_lam
 from engine.settings import RenderSettings
 
 
@@ -39,9 +38,9 @@ def test_qimage_from_a_non_contiguous_view_and_with_alpha():
 
 
 def test_lam_slider_is_logarithmic_from_more_content_to_more_style():
-    assert position_to_lam(0) == LAM_MAX and position_to_lam(LAM_STEPS) == LAM_MIN
+    assert position_to_lam(0) == LAM_SLIDER_MAX and position_to_lam(LAM_STEPS) == LAM_SLIDER_MIN
     middle = position_to_lam(LAM_STEPS // 2)
-    assert middle == pytest.approx((LAM_MAX * LAM_MIN) ** 0.5, rel=0.01)
+    assert middle == pytest.approx((LAM_SLIDER_MAX * LAM_SLIDER_MIN) ** 0.5, rel=0.01)
     assert lam_to_position(RenderSettings().lam) == pytest.approx(LAM_STEPS * (np.log10(10 / 0.05) / 4), abs=1)
     for position in (0, 137, 500, 999):
         assert lam_to_position(position_to_lam(position)) == position
@@ -50,10 +49,10 @@ def test_lam_slider_is_logarithmic_from_more_content_to_more_style():
 def test_lam_control_shows_the_number(window):
     slider = window.findChild(object, "lamSlider")
     slider.setValue(0)
-    assert window.lam_control.lam == LAM_MAX
+    assert window.lam_control.lam == LAM_SLIDER_MAX
     assert window.findChild(object, "lamValue").text() == "10"
     slider.setValue(LAM_STEPS)
-    assert window.current_settings().lam == LAM_MIN
+    assert window.session.settings.lam == LAM_SLIDER_MIN
 
 
 def test_canvas_compare_views_and_frames_of_changing_size(qtbot):
@@ -105,46 +104,6 @@ def test_open_shortcuts(window, qtbot, monkeypatch, cat_path, wave_path):
     assert window.content_pane.image.name == "cat.png" and window.style_pane.image.name == "wave.png"
 
 
-def test_worker_sends_one_preview_at_a_time(qtbot, backends, cat, wave):
-    """A GUI that has not drawn the last preview gets no other: images never pile up in the event queue, while
-    the GIF recorder still gets the frames it asks for."""
-    settings = RenderSettings(size=48, iterations=6, device="cpu")
-    job = RenderJob(cat, wave, settings, "cat.png", "wave.png")
-    record = RunRecord(job)
-    worker = RenderWorker(job, record, backends, max_fps=1000.0)
-    previews, progress = [], []
-    worker.frameReady.connect(previews.append)
-    worker.progress.connect(progress.append)
-    thread = QThread()
-    worker.moveToThread(thread)
-    thread.started.connect(worker.run)
-    with qtbot.waitSignal(thread.finished, timeout=60_000):
-        thread.start()
-    assert len(previews) == 1 and previews[0].index == 1  # never acknowledged: no second preview
-    assert progress[-1].index == 6
-    assert len(record.gif_images()) == 6
-    assert worker.thread() is not thread  # handed back to the GUI thread
-
-
-def test_worker_previews_follow_acknowledgements(qtbot, backends, cat, wave):
-    settings = RenderSettings(size=48, iterations=5, device="cpu")
-    job = RenderJob(cat, wave, settings, "cat.png", "wave.png")
-    worker = RenderWorker(job, RunRecord(job, max_frames=2), backends, max_fps=1000.0)
-    previews = []
-
-    def take(frame) -> None:
-        previews.append(frame.index)
-        worker.acknowledge_frame()
-
-    worker.frameReady.connect(take)
-    thread = QThread()
-    worker.moveToThread(thread)
-    thread.started.connect(worker.run)
-    with qtbot.waitSignal(thread.finished, timeout=60_000):
-        thread.start()
-    assert previews and previews == sorted(previews) and previews[-1] <= 5
-
-
 def test_none_keeps_its_references_through_many_qt_calls(qtbot):
     """PySide6 6.12 on Python 3.11 drops a reference to None on every void call (and to True on every emit);
     app.refcount_guard must keep the window from aborting with "deallocating None" after a few thousand paints."""
@@ -152,8 +111,9 @@ def test_none_keeps_its_references_through_many_qt_calls(qtbot):
 
     from PySide6.QtWidgets import QLabel
 
-    import app.window  # noqa: F401 - importing the window applies the guard
-    from app.refcount_guard import SURPLUS, _affected
+    from app.refcount_guard import SURPLUS, _affected, guard_singleton_refcounts
+
+    guard_singleton_refcounts()  # what run_window does first (tests/app/conftest.py does it too)
 
     label = QLabel()
     qtbot.addWidget(label)
@@ -204,7 +164,7 @@ def test_advanced_panel_forces_precision_and_coarse_to_fine(window):
     assert panel.precision.currentData() == "auto" and panel.multiscale.isChecked()
     panel.precision.setCurrentIndex(panel.precision.findData("fp32"))
     panel.multiscale.setChecked(False)
-    settings = window.current_settings()
+    settings = window.session.settings
     assert settings.precision == "fp32" and settings.multiscale is False
     panel.apply(settings.replaced(precision="bf16", multiscale=True))
     assert panel.precision.currentData() == "bf16" and panel.multiscale.isChecked()

@@ -36,13 +36,13 @@ class SaveDialog:
 
 
 def _run(window, qtbot) -> None:
-    with qtbot.waitSignal(window.runEnded, timeout=RUN_TIMEOUT_MS):
-        assert window.start()
+    with qtbot.waitSignal(window.session.runEnded, timeout=RUN_TIMEOUT_MS):
+        assert window.run_panel.start()
 
 
 def test_save_png_and_gif_after_a_run(loaded_window, qtbot, monkeypatch, tmp_path):
     window = loaded_window
-    window.set_lam(0.3)
+    window.session.set_lam(0.3)
     _run(window, qtbot)
     dialog = SaveDialog(monkeypatch, tmp_path / "result")  # no suffix: .png is added
     window.activateWindow()
@@ -51,7 +51,7 @@ def test_save_png_and_gif_after_a_run(loaded_window, qtbot, monkeypatch, tmp_pat
     png = tmp_path / "result.png"
     assert png.exists(), window.messages.text()
     assert dialog.calls[0][1].endswith("cat_in_wave.png")
-    assert np.array_equal(load_image(png), window.result)
+    assert np.array_equal(load_image(png), window.session.result)
     stored = read_png_render(png)
     assert stored is not None
     assert stored.settings.lam == 0.3 and stored.settings.size == 64
@@ -62,37 +62,37 @@ def test_save_png_and_gif_after_a_run(loaded_window, qtbot, monkeypatch, tmp_pat
     qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     export = window.findChild(ExportDialog)  # Save evolution: GIF is the first format offered
     assert export is not None and export.fmt == "gif"
-    with qtbot.waitSignal(window.saver.saved, timeout=10_000):  # animations are written in the background
+    with qtbot.waitSignal(window.save_panel.animationSaved, timeout=10_000):  # animations are written in the background
         export.save()
     gif = tmp_path / "evolution.gif"
     assert gif.exists(), window.messages.text()
     with Image.open(gif) as im:
         assert im.n_frames == 4  # each of the 4 iterations (the last is the finished picture)
-        assert im.size == (window.result.shape[1], window.result.shape[0])
-    assert window.store.value("paths/lastFolder") == str(tmp_path)
+        assert im.size == (window.session.result.shape[1], window.session.result.shape[0])
+    assert window.preferences.store.value("paths/lastFolder") == str(tmp_path)
 
 
 def test_save_gif_mid_run_and_after_stop(make_window, qtbot, monkeypatch, tmp_path, cat_path, wave_path):
     window = make_window(iterations=500)
     window.content_pane.load_path(cat_path)
     window.style_pane.load_path(wave_path)
-    assert window.start()
+    assert window.run_panel.start()
     qtbot.waitUntil(lambda: window.canvas.frames_shown >= 2, timeout=RUN_TIMEOUT_MS)
     dialog = SaveDialog(monkeypatch, tmp_path / "mid.gif")
-    with qtbot.waitSignal(window.saver.saved, timeout=10_000):
+    with qtbot.waitSignal(window.save_panel.animationSaved, timeout=10_000):
         assert window.save_evolution().save() == str(tmp_path / "mid.gif")
-    assert window.state == "running"  # the run went on while the GIF was written
+    assert window.session.state == "running"  # the run went on while the GIF was written
     with Image.open(tmp_path / "mid.gif") as im:
         assert im.n_frames >= 2
-    with qtbot.waitSignal(window.runEnded, timeout=RUN_TIMEOUT_MS):
-        window.stop()
+    with qtbot.waitSignal(window.session.runEnded, timeout=RUN_TIMEOUT_MS):
+        window.session.stop()
     dialog.path = tmp_path / "stopped.gif"
-    with qtbot.waitSignal(window.saver.saved, timeout=10_000):
+    with qtbot.waitSignal(window.save_panel.animationSaved, timeout=10_000):
         assert window.save_evolution().save() == str(tmp_path / "stopped.gif")
     assert window.messages.text().startswith(f"Saved {tmp_path / 'stopped.gif'}")
     dialog.path = tmp_path / "stopped.png"
     assert window.save_png() == str(tmp_path / "stopped.png")
-    assert np.array_equal(load_image(tmp_path / "stopped.png"), window.result)
+    assert np.array_equal(load_image(tmp_path / "stopped.png"), window.session.result)
 
 
 def test_cancelled_dialog_saves_nothing(loaded_window, qtbot, monkeypatch, tmp_path):
@@ -105,7 +105,7 @@ def test_cancelled_dialog_saves_nothing(loaded_window, qtbot, monkeypatch, tmp_p
 
 def test_nothing_to_save_yet(window, monkeypatch):
     dialog = SaveDialog(monkeypatch, Path("/nowhere.png"))
-    assert not window.save_png_button.isEnabled() and not window.save_evolution_button.isEnabled()
+    assert not window.save_panel.png_button.isEnabled() and not window.save_panel.evolution_button.isEnabled()
     assert window.save_png() is None and window.save_evolution() is None
     assert dialog.calls == [] and window.messages.kind == "info"
 
@@ -114,13 +114,13 @@ def test_save_into_a_missing_folder_shows_an_error_and_keeps_the_picture(loaded_
                                                                          tmp_path):
     window = loaded_window
     _run(window, qtbot)
-    before = window.result
+    before = window.session.result
     target = tmp_path / "no such folder" / "out.png"
     SaveDialog(monkeypatch, target)
     assert window.save_png() is None
     assert window.messages.kind == "error"
     assert str(target) in window.messages.text() and "does not exist" in window.messages.text()
-    assert window.result is before and window.canvas.result is not None
+    assert window.session.result is before and window.canvas.result is not None
     export = window.save_evolution()
     assert export.save() is None and "does not exist" in export.error.text() and export.isVisible()
 
@@ -139,13 +139,13 @@ def test_save_into_a_read_only_folder_shows_an_error(loaded_window, qtbot, monke
             monkeypatch.setattr(tempfile, "mkstemp", refuse)
         window = loaded_window
         _run(window, qtbot)
-        before = window.result
+        before = window.session.result
         SaveDialog(monkeypatch, folder / "out.png")
         assert window.save_png() is None
         text = window.messages.text()
         assert window.messages.kind == "error"
         assert str(folder / "out.png") in text and "not writable" in text, text
-        assert window.result is before and window.canvas.result is not None
+        assert window.session.result is before and window.canvas.result is not None
         assert not (folder / "out.png").exists()
     finally:
         folder.chmod(0o755)
@@ -153,14 +153,14 @@ def test_save_into_a_read_only_folder_shows_an_error(loaded_window, qtbot, monke
 
 def test_dropping_a_fude_png_offers_its_settings(loaded_window, qtbot, monkeypatch, tmp_path):
     window = loaded_window
-    window.set_lam(0.5)
+    window.session.set_lam(0.5)
     window.advanced.seed.setValue(7)
     _run(window, qtbot)
     png = tmp_path / "made.png"
     SaveDialog(monkeypatch, png)
     window.save_png()
 
-    window.set_lam(0.01)
+    window.session.set_lam(0.01)
     window.advanced.seed.setValue(0)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(png))])
@@ -169,10 +169,10 @@ def test_dropping_a_fude_png_offers_its_settings(loaded_window, qtbot, monkeypat
     assert window.messages.kind == "info" and "made by Fude" in window.messages.text()
     window.messages.trigger_action()
     assert window.lam_control.lam == 0.5 and window.advanced.seed.value() == 7
-    assert window.current_settings().iterations == 4
+    assert window.session.settings.iterations == 4
 
     # dropped on a pane, it is loaded as a picture (on the style pane, one more painting) and the offer is made too
-    window.set_lam(0.01)
+    window.session.set_lam(0.01)
     window.style_pane.handle_mime(mime)
     assert window.style_pane.images[-1].name == "made.png"
     assert "Restore those settings?" in window.messages.text()
@@ -189,7 +189,7 @@ def test_plain_pictures_dropped_on_the_window_point_at_the_panes(window, cat_pat
 def test_settings_geometry_and_folder_are_remembered(make_window, tmp_path, wave_path):
     store = QSettings(str(tmp_path / "remember.ini"), QSettings.Format.IniFormat)
     first = make_window(settings_store=store)
-    first.set_lam(0.7)
+    first.session.set_lam(0.7)
     first.advanced.seed.setValue(42)
     first.advanced.optimizer.setCurrentIndex(first.advanced.optimizer.findData("adam"))
     first.resize(780, 520)
@@ -205,7 +205,7 @@ def test_settings_geometry_and_folder_are_remembered(make_window, tmp_path, wave
     assert second.advanced.seed.value() == 42
     assert second.advanced.optimizer.currentData() == "adam"
     assert second.size() == size
-    assert second.last_folder() == str(wave_path.parent)
+    assert second.preferences.last_folder() == str(wave_path.parent)
     assert second.content_pane.start_folder == str(wave_path.parent)
 
 
@@ -216,6 +216,6 @@ def test_defaults_come_from_render_settings(qtbot, store, backends):
     window = MainWindow(store=store, backends=backends)
     qtbot.addWidget(window)
     defaults = RenderSettings()
-    assert window.current_settings() == defaults
+    assert window.session.settings == defaults
     assert window.lam_control.lam == defaults.lam
     assert window.advanced.iterations.text() == f"auto (up to {defaults.iteration_count})"

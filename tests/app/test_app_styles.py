@@ -12,17 +12,17 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QRect, QSettings, QSize, QUrl
 from PySide6.QtGui import QColor, QImage, QPainter
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
+from app.loaded_image import LoadedImage
 from app.memory_probe import DeviceMemory
 from app.qimage import to_array
-from app.widgets.image_pane import LoadedImage
 from app.widgets.render_controls import SCALE_STEPS, position_to_scale, scale_to_position
 from app.widgets.style_pane import MAX_STYLES, StyleRow
 from engine.colour import keep_colours
 from engine.export import read_png_render
 from engine.images import load_image
-from engine.settings import MAX_SIZE, RenderSettings
+from engine.settings import MAX_SIZE, STYLE_SCALE_MAX, STYLE_SCALE_MIN, RenderSettings
 from tests.pictures import gradient
 
 RUN_TIMEOUT_MS = 60_000
@@ -51,8 +51,8 @@ def _rows(window) -> list[StyleRow]:
 
 
 def _run(window, qtbot) -> None:
-    with qtbot.waitSignal(window.runEnded, timeout=RUN_TIMEOUT_MS):
-        assert window.start()
+    with qtbot.waitSignal(window.session.runEnded, timeout=RUN_TIMEOUT_MS):
+        assert window.run_panel.start()
 
 
 # ---- 1. several styles ----
@@ -74,7 +74,7 @@ def test_several_paintings_dropped_at_once_each_get_a_weight(window, cat_path, w
     assert sum(pane.normalised_weights()) == pytest.approx(1.0)
     assert [row.share.text() for row in _rows(window)] == ["80 %", "20 %"]
     window.content_pane.load_path(cat_path)
-    assert window.current_settings().style_weights == (0.8, 0.2)
+    assert window.session.settings.style_weights == (0.8, 0.2)
 
     rows[1].slider.setValue(0)  # one painting may be left out of the mix ...
     assert pane.normalised_weights() == (1.0, 0.0)
@@ -85,7 +85,7 @@ def test_several_paintings_dropped_at_once_each_get_a_weight(window, cat_path, w
     assert [image.name for image in pane.images] == ["stripes.png"]
     (row,) = _rows(window)
     assert not row.slider.isVisibleTo(row)  # one painting has all the weight: no slider
-    assert window.current_settings().style_weights == ()
+    assert window.session.settings.style_weights == ()
 
 
 def test_a_painting_dropped_or_opened_later_joins_the_mix(window, monkeypatch, wave_path, stripes_path, cat_path,
@@ -116,7 +116,7 @@ def test_a_painting_dropped_or_opened_later_joins_the_mix(window, monkeypatch, w
     assert window.messages.text().startswith("wave.png: not added")
     assert f"at most {MAX_STYLES}" in window.messages.text()
 
-    window.swap()  # with several paintings, swap says what to do instead of guessing
+    window.session.swap()  # with several paintings, swap says what to do instead of guessing
     assert len(pane.images) == MAX_STYLES and "remove the other paintings" in window.messages.text()
     pane.findChild(object, "styleClear").click()
     assert pane.images == () and pane.image is None
@@ -126,19 +126,19 @@ def test_style_weights_move_mid_run(make_window, qtbot, cat_path, wave_path, str
     window = make_window(iterations=LONG)
     window.content_pane.load_path(cat_path)
     window.style_pane.handle_mime(_files(wave_path, stripes_path))
-    assert window.start()
-    qtbot.waitUntil(lambda: window.last_progress is not None, timeout=RUN_TIMEOUT_MS)
-    assert window.last_progress.style_weights == pytest.approx((0.5, 0.5))
+    assert window.run_panel.start()
+    qtbot.waitUntil(lambda: window.session.last_progress is not None, timeout=RUN_TIMEOUT_MS)
+    assert window.session.last_progress.style_weights == pytest.approx((0.5, 0.5))
     assert not window.style_scale.isEnabled()  # the style's targets are made at the start
-    changed_at = window.last_progress.index
+    changed_at = window.session.last_progress.index
     _rows(window)[1].slider.setValue(100)
     _rows(window)[0].slider.setValue(25)
-    qtbot.waitUntil(lambda: window.last_progress.style_weights == pytest.approx((0.2, 0.8)),
+    qtbot.waitUntil(lambda: window.session.last_progress.style_weights == pytest.approx((0.2, 0.8)),
                     timeout=RUN_TIMEOUT_MS)
-    assert window.last_progress.index > changed_at
-    with qtbot.waitSignal(window.runEnded, timeout=RUN_TIMEOUT_MS):
-        window.stop()
-    assert window.record.final_settings.style_weights == pytest.approx((0.2, 0.8))
+    assert window.session.last_progress.index > changed_at
+    with qtbot.waitSignal(window.session.runEnded, timeout=RUN_TIMEOUT_MS):
+        window.session.stop()
+    assert window.session.record.final_settings.style_weights == pytest.approx((0.2, 0.8))
     assert window.style_scale.isEnabled()
 
 
@@ -162,15 +162,15 @@ def test_two_styles_are_stored_in_the_png_and_restored(loaded_window, make_windo
 
     other = make_window(settings_store=QSettings(str(tmp_path / "other.ini"), QSettings.Format.IniFormat))
     other.style_pane.handle_mime(_files(wave_path, stripes_path))
-    other._restore_settings(stored, str(out))
+    other.session.restore_settings(stored, out.name)
     assert other.style_pane.normalised_weights() == pytest.approx((0.375, 0.625))
-    assert other.style_scale.scale == 1.5 and other.current_settings().style_scale == 1.5
+    assert other.style_scale.scale == 1.5 and other.session.settings.style_scale == 1.5
     assert "Settings restored" in other.messages.text()
 
     one = make_window(settings_store=QSettings(str(tmp_path / "one.ini"), QSettings.Format.IniFormat))
     one.style_pane.load_path(wave_path)
-    one._restore_settings(stored, str(out))
-    assert one.current_settings().style_weights == ()  # one painting: its weights could not apply
+    one.session.restore_settings(stored, out.name)
+    assert one.session.settings.style_weights == ()  # one painting: its weights could not apply
     assert one.style_scale.scale == 1.5
     assert "2 style weights were not restored" in one.messages.text()
 
@@ -181,28 +181,28 @@ def test_two_styles_are_stored_in_the_png_and_restored(loaded_window, make_windo
 def test_keep_colours_switches_the_shown_picture_without_running_again(loaded_window, qtbot, monkeypatch, tmp_path):
     window = loaded_window
     _run(window, qtbot)
-    raw = window.result
+    raw = window.session.result
     runs = window.canvas.frames_shown
     window.keep_colours_check.setChecked(True)
     expected = keep_colours(raw, window.content_pane.image.array)
-    assert np.array_equal(window.result, expected)
+    assert np.array_equal(window.session.result, expected)
     assert np.array_equal(to_array(window.canvas.result), expected)
     assert not np.array_equal(expected, raw)
-    assert window.state == "idle" and window.canvas.frames_shown == runs + 1  # shown again, not rendered again
-    assert window.keep_colours_action.isChecked()
+    assert window.session.state == "idle" and window.canvas.frames_shown == runs + 1  # shown again, not rendered again
+    assert window.settings_panel.keep_colours_action.isChecked()
 
     out = tmp_path / "kept.png"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a: (str(out), "")))
     window.save_png()
     assert np.array_equal(load_image(out), expected)
     assert read_png_render(out).settings.keep_colours is True
-    frames = window.evolution_images()
+    frames = window.session.evolution_images()
     assert np.array_equal(frames[-1], expected)
-    assert np.array_equal(frames[0], keep_colours(window.record.gif_images()[0], window.record.content))
+    assert np.array_equal(frames[0], keep_colours(window.session.record.gif_images()[0], window.session.record.content))
 
-    window.keep_colours_action.trigger()  # Ctrl+K: off again
+    window.settings_panel.keep_colours_action.trigger()  # Ctrl+K: off again
     assert not window.keep_colours_check.isChecked()
-    assert np.array_equal(window.result, raw)
+    assert np.array_equal(window.session.result, raw)
     window.save_png()
     assert np.array_equal(load_image(out), raw)
     assert read_png_render(out).settings.keep_colours is False
@@ -212,24 +212,25 @@ def test_keep_colours_during_a_run(make_window, qtbot, cat_path, wave_path):
     window = make_window(iterations=LONG)
     window.content_pane.load_path(cat_path)
     window.style_pane.load_path(wave_path)
-    window.start()
+    window.run_panel.start()
     qtbot.waitUntil(lambda: window.canvas.frames_shown >= 1, timeout=RUN_TIMEOUT_MS)
     window.keep_colours_check.setChecked(True)
     shown = window.canvas.frames_shown
     qtbot.waitUntil(lambda: window.canvas.frames_shown > shown, timeout=RUN_TIMEOUT_MS)  # a new frame came
-    assert np.array_equal(window.result, keep_colours(window._raw_result, window.record.content))
-    with qtbot.waitSignal(window.runEnded, timeout=RUN_TIMEOUT_MS):
-        window.stop()
-    assert window.current_settings().keep_colours and window.result_settings().keep_colours
+    assert np.array_equal(window.session.result, keep_colours(window.session.raw_result, window.session.record.content))
+    with qtbot.waitSignal(window.session.runEnded, timeout=RUN_TIMEOUT_MS):
+        window.session.stop()
+    assert window.session.settings.keep_colours and window.session.result_settings().keep_colours
 
 
 # ---- 3. style scale ----
 
 
 def test_style_scale_slider_is_logarithmic_and_labelled():
-    assert position_to_scale(0) == 0.25 and position_to_scale(SCALE_STEPS) == 4.0
-    assert position_to_scale(SCALE_STEPS // 2) == 1.0
-    for scale in (0.25, 0.5, 1.0, 2.0, 4.0):
+    assert position_to_scale(0) == STYLE_SCALE_MIN and position_to_scale(SCALE_STEPS) == STYLE_SCALE_MAX
+    middle = position_to_scale(SCALE_STEPS // 2)  # the geometric middle of the range the settings allow
+    assert middle == pytest.approx((STYLE_SCALE_MIN * STYLE_SCALE_MAX) ** 0.5, rel=0.01)
+    for scale in (STYLE_SCALE_MIN, 0.25, 0.5, 1.0, 2.0, STYLE_SCALE_MAX):
         assert position_to_scale(scale_to_position(scale)) == pytest.approx(scale, rel=0.01)
 
 
@@ -239,9 +240,9 @@ def test_style_scale_reaches_the_settings_and_the_preview(window, wave_path):
     slider.setValue(scale_to_position(2.0))
     assert window.style_scale.scale == 2.0
     assert window.findChild(object, "styleScaleValue").text() == "2×"
-    assert window.current_settings().style_scale == 2.0
+    assert window.session.settings.style_scale == 2.0
     assert window.style_pane.style_scale == 2.0
-    assert "2×" in window.style_pane._picture.toolTip()
+    assert "2×" in window.style_pane.findChild(QWidget, "stylePicture").toolTip()
 
 
 def _transitions(pane, scale: float) -> int:
@@ -276,36 +277,37 @@ def test_the_size_field_offers_what_fits_and_says_why(window, cat_path, wave_pat
 
     window.content_pane.load_path(cat_path)
     window.style_pane.load_path(wave_path)
-    window.advanced.size.setValue(512)
-    settings = window.current_settings()
+    window.advanced.size_spin.setValue(512)
+    settings = window.session.settings
     cat, wave = window.content_pane.image.array.shape, window.style_pane.image.array.shape
     available = round(estimate_bytes(cat, wave, settings.replaced(size=400), gif_frames=60) / FIT_MARGIN)
     expected = largest_fitting_size(cat, wave, settings.replaced(size=MAX_SIZE), available, gif_frames=60)
     assert expected is not None and 352 <= expected <= 400
-    window.set_device_memory(DeviceMemory("auto", "cpu", available))
-    assert window.advanced.size.maximum() == expected
-    assert window.advanced.size.value() == expected
+    window.size_offer.set_device_memory(DeviceMemory("auto", "cpu", available))
+    assert window.advanced.size_spin.maximum() == expected
+    assert window.advanced.size_spin.value() == expected
     note = window.advanced.size_note.text()
     assert f"Up to {expected} px fits" in note and "free on the CPU" in note and "512 px was asked for" in note
-    assert window.current_settings().size == expected
+    assert window.session.settings.size == expected
 
-    window.set_device_memory(DeviceMemory("auto", "cuda", available * 1000))
-    assert window.advanced.size.value() == 512  # the size asked for is back once it fits
-    assert window.advanced.size.maximum() > 2048 and "on the GPU" in window.advanced.size_note.text()
+    window.size_offer.set_device_memory(DeviceMemory("auto", "cuda", available * 1000))
+    assert window.advanced.size_spin.value() == 512  # the size asked for is back once it fits
+    assert window.advanced.size_spin.maximum() > 2048 and "on the GPU" in window.advanced.size_note.text()
     assert "asked for" not in window.advanced.size_note.text()
 
 
 def test_the_free_memory_is_measured_off_the_gui_thread(window, qtbot):
     import torch
 
-    assert window.device_memory is None and not window.memory_probe.busy  # nothing measured while it is hidden
+    offer = window.size_offer
+    assert offer.device_memory is None and not offer.probe.busy  # nothing measured while it is hidden
     window.advanced.toggle.click()  # the size field is shown: what fits is measured
-    qtbot.waitUntil(lambda: window.device_memory is not None and not window.memory_probe.busy, timeout=30_000)
-    memory = window.device_memory
+    qtbot.waitUntil(lambda: offer.device_memory is not None and not offer.probe.busy, timeout=30_000)
+    memory = window.size_offer.device_memory
     assert memory.available is not None and memory.available > 0
     assert memory.device == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert window.device_memory == memory
-    assert 32 <= window.advanced.size.maximum() <= MAX_SIZE
+    assert window.size_offer.device_memory == memory
+    assert 32 <= window.advanced.size_spin.maximum() <= MAX_SIZE
     assert "fits in" in window.advanced.size_note.text()
 
 
@@ -316,9 +318,10 @@ def test_an_unavailable_device_is_said_in_the_size_note(window, qtbot):
         pytest.skip("this machine has a CUDA GPU")
     window.advanced.set_expanded(True)
     window.advanced.device.setCurrentIndex(window.advanced.device.findData("cuda"))
-    qtbot.waitUntil(lambda: window.device_memory is not None and window.device_memory.choice == "cuda",
+    offer = window.size_offer
+    qtbot.waitUntil(lambda: offer.device_memory is not None and offer.device_memory.choice == "cuda",
                     timeout=30_000)
-    assert window.advanced.size.maximum() == MAX_SIZE  # nothing is known of a device that is not there
+    assert window.advanced.size_spin.maximum() == MAX_SIZE  # nothing is known of a device that is not there
     assert "cuda" in window.advanced.size_note.text() and "no CUDA GPU" in window.advanced.size_note.text()
 
 
@@ -339,21 +342,21 @@ def test_builtin_presets_set_lam_scale_and_smoothing(window, store):
     assert names[:4] == ["", "Ink sketch", "Balanced", "Full painting"]
     assert combo.currentData() == "Balanced"  # the defaults are the Balanced preset
     _choose(window, "Ink sketch")
-    settings = window.current_settings()
+    settings = window.session.settings
     assert (settings.lam, settings.style_scale, settings.tv_weight) == (0.2, 0.5, 1.0)
     assert window.lam_control.lam == 0.2 and window.style_scale.scale == 0.5
     assert store.value("render/preset") == "Ink sketch"
     _choose(window, "Full painting")
-    assert window.current_settings().lam == 0.005 and window.current_settings().style_scale == 1.6
+    assert window.session.settings.lam == 0.005 and window.session.settings.style_scale == 1.6
     window.lam_control.slider.setValue(window.lam_control.slider.value() - 100)
     assert combo.currentText() == "Custom settings"
 
 
 def test_save_delete_and_undo_a_preset(make_window, window, monkeypatch, tmp_path):
     monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("  My   look ", True)))
-    window.set_lam(0.2)
+    window.session.set_lam(0.2)
     window.style_scale.set_scale(3.0)
-    saved = window.save_preset()
+    saved = window.presets_panel.save_preset()
     assert saved is not None and saved.name == "My look"
     assert window.preset_bar.combo.currentText() == "My look (yours)"
     record = json.loads((tmp_path / "presets.json").read_text())
@@ -372,7 +375,7 @@ def test_save_delete_and_undo_a_preset(make_window, window, monkeypatch, tmp_pat
     assert "Deleted the preset" in window.messages.text()
     window.messages.trigger_action()  # Undo
     assert window.preset_bar.combo.findData("My look") > 0
-    assert window.presets.find("my look").lam == 0.2
+    assert window.preset_bar.store.find("my look").lam == 0.2
 
     _choose(window, "Balanced")
     assert not window.preset_bar.delete_action.isEnabled()  # built-ins cannot be deleted
@@ -381,14 +384,14 @@ def test_save_delete_and_undo_a_preset(make_window, window, monkeypatch, tmp_pat
 def test_a_preset_name_taken_by_a_builtin_or_by_yours(window, monkeypatch, tmp_path):
     answers = iter([("balanced", True), ("Mine", True), ("Mine", True), ("", False)])
     monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: next(answers)))
-    assert window.save_preset() is None
+    assert window.presets_panel.save_preset() is None
     assert window.messages.kind == "error" and "built-in" in window.messages.text()
-    assert window.save_preset().name == "Mine"
+    assert window.presets_panel.save_preset().name == "Mine"
     monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.No))
-    window.set_lam(0.9)
-    assert window.save_preset() is None  # not replaced without asking
-    assert window.presets.find("Mine").lam == 0.05
-    assert window.save_preset() is None  # cancelled
+    window.session.set_lam(0.9)
+    assert window.presets_panel.save_preset() is None  # not replaced without asking
+    assert window.preset_bar.store.find("Mine").lam == 0.05
+    assert window.presets_panel.save_preset() is None  # cancelled
 
 
 def test_a_damaged_presets_file_is_a_message_not_a_crash(make_window, monkeypatch, tmp_path):
@@ -399,7 +402,7 @@ def test_a_damaged_presets_file_is_a_message_not_a_crash(make_window, monkeypatc
     assert [window.preset_bar.combo.itemData(i) for i in range(window.preset_bar.combo.count())][1:] == [
         "Ink sketch", "Balanced", "Full painting"]
     monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("Kept", True)))
-    assert window.save_preset() is not None
+    assert window.presets_panel.save_preset() is not None
     assert (tmp_path / "presets.json.damaged").read_text() == "{ this is not json"  # moved aside, not lost
 
 
@@ -412,17 +415,17 @@ def test_keep_colours_scale_and_preset_are_remembered(make_window, store):
     first.keep_colours_check.setChecked(True)
     first.close()
     second = make_window()
-    assert second.keep_colours_check.isChecked() and second.keep_colours_action.isChecked()
+    assert second.keep_colours_check.isChecked() and second.settings_panel.keep_colours_action.isChecked()
     assert second.style_scale.scale == 1.6 and second.style_pane.style_scale == 1.6
     assert second.preset_bar.combo.currentData() == "Full painting"
-    assert second.current_settings().lam == 0.005 and second.current_settings().keep_colours
+    assert second.session.settings.lam == 0.005 and second.session.settings.keep_colours
 
 
 def test_restored_settings_bring_keep_colours_back(window, tmp_path):
     from engine.settings import StoredRender
 
     stored = StoredRender(RenderSettings(keep_colours=True, style_scale=0.5, lam=0.1), "cat.png", "wave.png", "1")
-    window._restore_settings(stored, str(tmp_path / "x.png"))
+    window.session.restore_settings(stored, "x.png")
     assert window.keep_colours_check.isChecked() and window.style_scale.scale == 0.5
     assert window.lam_control.lam == 0.1
 
@@ -433,17 +436,17 @@ def test_a_stopped_run_of_two_styles_is_recovered_with_both(make_window, qtbot, 
     window.content_pane.load_path(cat_path)
     window.style_pane.handle_mime(_files(wave_path, stripes_path))
     _rows(window)[1].slider.setValue(10)  # wave 50, stripes 10
-    assert window.start()
-    qtbot.waitUntil(lambda: window.last_progress is not None and window.last_progress.index >= 2,
+    assert window.run_panel.start()
+    qtbot.waitUntil(lambda: window.session.last_progress is not None and window.session.last_progress.index >= 2,
                     timeout=RUN_TIMEOUT_MS)
-    with qtbot.waitSignal(window.runEnded, timeout=RUN_TIMEOUT_MS):
-        window.stop()
+    with qtbot.waitSignal(window.session.runEnded, timeout=RUN_TIMEOUT_MS):
+        window.session.stop()
     found = recovery.latest()
     assert found is not None and found.style_names == ("wave.png", "stripes.png")
 
     other = make_window(settings_store=QSettings(str(Path(recovery.root).parent / "o.ini"),
                                                  QSettings.Format.IniFormat))
-    assert other.restore(found)
+    assert other.session.restore(found)
     assert [image.name for image in other.style_pane.images] == ["wave.png", "stripes.png"]
     assert other.style_pane.normalised_weights() == pytest.approx((50 / 60, 10 / 60), abs=1e-4)
-    assert other.record.style_names == ("wave.png", "stripes.png")
+    assert other.session.record.style_names == ("wave.png", "stripes.png")

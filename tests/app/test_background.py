@@ -17,8 +17,13 @@ def test_the_value_arrives_on_the_gui_thread_then_finished(qtbot) -> None:
     ran_on: list[threading.Thread] = []
     got: list[object] = []
     task.succeeded.connect(lambda value: got.append((value, threading.current_thread())))
+
+    def answer() -> int:
+        ran_on.append(threading.current_thread())
+        return 42
+
     with qtbot.waitSignal(task.finished, timeout=5000):
-        assert task.start(lambda: ran_on.append(threading.current_thread()) or 42)
+        assert task.start(answer)
         assert task.busy
     assert got == [(42, threading.main_thread())]
     assert ran_on and ran_on[0] is not threading.main_thread()
@@ -71,7 +76,12 @@ def test_a_call_outlives_the_task_that_started_it(qtbot) -> None:
     task = BackgroundTask("test", owner)
     release = threading.Event()
     threads: list[QThread] = []
-    task.start(lambda: threads.append(QThread.currentThread()) or release.wait())
+
+    def held() -> None:
+        threads.append(QThread.currentThread())
+        release.wait()
+
+    task.start(held)
     qtbot.waitUntil(lambda: bool(threads), timeout=5000)
     shiboken6.delete(owner)  # the task goes with it
     del task, owner

@@ -1,0 +1,33 @@
+"""LoadedImage: a picture the user gave Fude (the content or one painting), as the panes load it and the session
+holds it: the pixels, the name shown and stored in results, and the file it came from. No Qt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.names import clean_name
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A picture in a pane: the pixels, the name shown and stored in results, and the file it came from."""
+
+    array: np.ndarray  # H x W x 3 uint8
+    name: str  # cleaned for showing (one line, bounded): it may come from a hostile file name or link
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", clean_name(self.name))
+
+    @property
+    def width(self) -> int:
+        return int(self.array.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.array.shape[0])
+
+    def describe(self) -> str:
+        return f"{self.name} · {self.width} × {self.height}"

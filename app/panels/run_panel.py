@@ -1,0 +1,202 @@
+"""The run, as the window shows it: Start, Pause and Stop (buttons and Run menu actions), the line of figures
+and the progress bar under the canvas, the loss plot, the picture on the canvas with the hint before there is
+one, and the way out offered when a run fails or may not fit in memory."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
+
+from app.qimage import to_qimage
+from app.session import RunState, Session
+from app.widgets.actions import make_action
+from app.widgets.loss_plot import LossPlot
+from app.widgets.message_bar import MessageBar
+from app.widgets.preview_canvas import PreviewCanvas
+from app.widgets.render_controls import format_lam
+from engine.driver import Progress, RunOutcome
+from engine.errors import OutOfMemory
+from engine.recovery import Recovered
+
+if TYPE_CHECKING:
+    from engine.memory import MemoryCheck
+
+
+def format_duration(seconds: float) -> str:
+    if seconds != seconds or seconds == float("inf"):
+        return "–"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class RunPanel(QObject):
+    """Shows `session`'s run on `canvas`, `stats`, `progress_bar` and `loss_plot`, and makes the Start, Pause
+    and Stop buttons and actions."""
+
+    def __init__(self, session: Session, canvas: PreviewCanvas, stats: QLabel, progress_bar: QProgressBar,
+                 loss_plot: LossPlot, messages: MessageBar, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._session = session
+        self._canvas = canvas
+        self._stats = stats
+        self._progress = progress_bar
+        self._plot = loss_plot
+        self._messages = messages
+        self.start_button = QPushButton("Start")
+        self.start_button.setObjectName("startButton")
+        self.start_button.setToolTip("Start the render (Ctrl+Enter)")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setObjectName("pauseButton")
+        self.pause_button.setToolTip("Pause or resume the render (Ctrl+P)")
+        self.pause_button.clicked.connect(session.toggle_pause)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setToolTip("Stop the render and keep the picture so far (Esc)")
+        self.stop_button.clicked.connect(session.stop)
+        self.start_action = make_action(self, "&Start", self.start, ["Ctrl+Return", "Ctrl+Enter"])
+        self.pause_action = make_action(self, "&Pause / Resume", session.toggle_pause, ["Ctrl+P"])
+        self.stop_action = make_action(self, "S&top", session.stop, ["Esc"])
+        session.stateChanged.connect(self._on_state)
+        session.contentChanged.connect(self._on_pictures)
+        session.stylesChanged.connect(self._on_pictures)
+        session.resultChanged.connect(self._on_result)
+        session.runStarting.connect(self._on_starting)
+        session.phaseChanged.connect(stats.setText)
+        session.runStarted.connect(self._on_started)
+        session.progressChanged.connect(self._on_progress)
+        session.runFinished.connect(self._on_finished)
+        session.runFailed.connect(self._on_failed)
+        session.runOutOfMemory.connect(self._on_out_of_memory)
+        session.memoryWarning.connect(self._on_memory_warning)
+        session.restoredChanged.connect(self._on_restored)
+        self._on_pictures()
+        self._on_state(session.state)
+
+    def start(self) -> bool:
+        """Start a run (a slot for the button and the action); what went wrong is shown, not raised."""
+        session = self._session
+        if self._messages.kind == "error" and session.ready and session.state is RunState.IDLE and not session.running:
+            self._messages.dismiss()  # a new start answers the last error
+        return session.start()
+
+    @Slot(object)
+    def _on_state(self, state: RunState) -> None:
+        self.start_button.setEnabled(state is RunState.IDLE and self._session.ready)
+        self.start_action.setEnabled(state is RunState.IDLE)
+        self.pause_button.setEnabled(state.active)
+        self.pause_button.setText("Resume" if state is RunState.PAUSED else "Pause")
+        self.pause_action.setEnabled(state.active)
+        self.stop_button.setEnabled(state.active)
+        self.stop_action.setEnabled(state.active)
+        if state is RunState.STOPPING:
+            self._stats.setText(self._stats.text() + " · stopping…")
+        elif state is RunState.PAUSED and self._session.last_progress is not None:
+            self._on_progress(self._session.last_progress)
+
+    @Slot()
+    def _on_pictures(self, *_: object) -> None:
+        session = self._session
+        content = session.content
+        self._canvas.set_content(None if content is None else to_qimage(content.array))
+        self.start_button.setEnabled(session.state is RunState.IDLE and session.ready)
+        if content is None and not session.styles:
+            hint = ("Drop a photo of a creature on Content and a painting on Style (from your files or a web "
+                    "browser, or paste them), then press Start.")
+        elif content is None:
+            hint = "Now add the creature: drop or paste a photo on the Content pane."
+        elif not session.styles:
+            hint = "Now add a painting: drop or paste one on the Style pane."
+        else:
+            hint = "Press Start (Ctrl+Enter) and watch the picture grow out of the noise."
+        self._canvas.set_hint(hint)
+        self._canvas.set_welcome_wanted(content is None and not session.styles)
+
+    @Slot(object)
+    def _on_result(self, image: np.ndarray | None) -> None:
+        started = time.perf_counter()
+        self._canvas.set_result(None if image is None else to_qimage(image))
+        # what this frame cost to show, plus what painting the last one cost (painting comes later)
+        self._session.report_display_cost(time.perf_counter() - started + self._canvas.take_paint_seconds())
+
+    @Slot(int, int)
+    def _on_starting(self, total: int, done: int) -> None:
+        self._progress.setRange(0, total)
+        self._progress.setValue(min(done, total))
+        self._stats.setText("Starting…")
+
+    @Slot(int, int, int)
+    def _on_started(self, total: int, width: int, height: int) -> None:
+        self._progress.setRange(0, total)
+        self._plot.clear(total)
+        self._stats.setText(f"Running: {width} × {height} px, {total} iterations")
+
+    @Slot(object)
+    def _on_progress(self, progress: Progress) -> None:
+        started = time.perf_counter()
+        self._progress.setValue(progress.index)
+        self._plot.add(progress.index, progress.losses)
+        paused = " · paused" if self._session.state is RunState.PAUSED else ""
+        scale = f" · scale {progress.scale} of {progress.scales}" if progress.scales > 1 else ""
+        self._stats.setText(
+            f"Iteration {progress.index} of {progress.total}{scale} · {progress.iterations_per_second:.2f} it/s · "
+            f"{format_duration(progress.seconds_left)} left · lam {format_lam(progress.lam)}{paused}")
+        self._session.report_display_cost(time.perf_counter() - started + self._plot.take_paint_seconds())
+
+    @Slot(object)
+    def _on_finished(self, outcome: RunOutcome) -> None:
+        self._progress.setValue(outcome.index)
+        took = f"{outcome.index} iterations in {format_duration(outcome.elapsed)}"
+        if outcome.cancelled:
+            self._stats.setText(f"Stopped after {took}. The picture so far is kept: save it, or Start again.")
+        else:
+            self._stats.setText(f"Done: {took}. Save it as PNG (Ctrl+S) or its evolution (Ctrl+Shift+S).")
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._messages.show_error(message)
+        kept = " The last picture is kept." if self._session.result is not None else ""
+        self._stats.setText(f"The render failed.{kept}")
+
+    @Slot(object)
+    def _on_out_of_memory(self, error: OutOfMemory) -> None:
+        kept = " The last good picture is kept." if self._session.result is not None else ""
+        text = f"{error}.{kept}"
+        if error.fits is not None:
+            self._messages.show_error(text, f"Retry at {error.fits} px", partial(self._session.retry_at, error.fits))
+        elif error.path != "cpu":
+            self._messages.show_error(text, "Retry on the CPU", partial(self._session.retry_at, None, "cpu"))
+        else:
+            self._messages.show_error(text)
+        self._stats.setText(f"Out of memory.{kept}")
+
+    @Slot(object)
+    def _on_memory_warning(self, check: MemoryCheck) -> None:
+        text = f"{check.warning()}. The render goes on, but may run out of memory."
+        if check.fits is not None:
+            self._messages.show_info(text, f"Restart at {check.fits} px", partial(self._session.retry_at, check.fits))
+        else:
+            self._messages.show_info(text)
+
+    @Slot(object)
+    def _on_restored(self, found: Recovered | None) -> None:
+        if found is None:
+            return
+        index, total = found.index, found.total
+        self._plot.clear(total)
+        self._progress.setRange(0, total)
+        self._progress.setValue(index)
+        self._stats.setText(f"Restored at iteration {index} of {total}.")
+        if index < total:
+            self._messages.show_info("The unfinished picture is back: save it (Ctrl+S), or continue the render from "
+                                     "it.", "Continue", self._session.continue_restored)
+        else:
+            self._messages.show_info("The unfinished picture is back: save it (Ctrl+S).")

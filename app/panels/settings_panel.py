@@ -1,0 +1,81 @@
+"""The settings widgets bound to the session both ways: lam, the style scale, Keep colours (and its View menu
+action) and the Advanced fields ask the session to change, and show what its settings are. Lam moves during a
+run; the fields a run fixes when it starts are locked until it ends."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QCheckBox
+
+from app.session import RunState, Session
+from app.widgets.actions import make_action
+from app.widgets.render_controls import AdvancedPanel, LamControl, StyleScaleControl
+from engine.settings import RenderSettings
+
+
+class SettingsPanel(QObject):
+    """Binds `lam_control`, `style_scale`, `keep_colours_check` and `advanced` to `session`; `keep_colours_action`
+    is for the View menu."""
+
+    def __init__(self, session: Session, lam_control: LamControl, style_scale: StyleScaleControl,
+                 keep_colours_check: QCheckBox, advanced: AdvancedPanel, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._session = session
+        self._lam = lam_control
+        self._scale = style_scale
+        self._keep = keep_colours_check
+        self._advanced = advanced
+        self._showing = False  # while the widgets are set from the session, what they emit is not an edit
+        self.keep_colours_action = make_action(keep_colours_check, "&Keep the content's colours", None, ["Ctrl+K"],
+                                               checkable=True)
+        self.show_settings(session.settings)
+        lam_control.lamChanged.connect(self._on_lam)
+        style_scale.scaleChanged.connect(self._on_scale)
+        keep_colours_check.toggled.connect(self._on_keep_colours)
+        self.keep_colours_action.toggled.connect(keep_colours_check.setChecked)
+        advanced.edited.connect(self._on_advanced_edited)
+        session.settingsChanged.connect(self.show_settings)
+        session.stateChanged.connect(self._on_state)
+        self._on_advanced_edited()  # a size the memory limit lowered is the size in use
+
+    @Slot(object)
+    def show_settings(self, settings: RenderSettings) -> None:
+        self._showing = True
+        try:
+            if self._lam.lam != settings.lam:
+                self._lam.set_lam(settings.lam)
+            if self._scale.scale != settings.style_scale:
+                self._scale.set_scale(settings.style_scale)
+            self._keep.setChecked(settings.keep_colours)
+            self.keep_colours_action.setChecked(settings.keep_colours)
+            if not self._advanced.shows(settings):  # (skipped when it does: the size asked for stays)
+                self._advanced.apply(settings)
+        finally:
+            self._showing = False
+
+    @Slot(float)
+    def _on_lam(self, lam: float) -> None:
+        if not self._showing:
+            self._session.set_lam(lam)
+
+    @Slot(float)
+    def _on_scale(self, scale: float) -> None:
+        if not self._showing:
+            self._session.update_settings(style_scale=scale)
+
+    @Slot(bool)
+    def _on_keep_colours(self, on: bool) -> None:
+        self.keep_colours_action.setChecked(on)
+        if not self._showing:
+            self._session.update_settings(keep_colours=on)
+
+    @Slot()
+    def _on_advanced_edited(self) -> None:
+        if not self._showing:
+            self._session.update_settings(**self._advanced.values())
+
+    @Slot(object)
+    def _on_state(self, state: RunState) -> None:
+        idle = state is RunState.IDLE
+        self._advanced.set_editable(idle)
+        self._scale.setEnabled(idle)  # the style's targets are made when a run starts

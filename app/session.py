@@ -1,0 +1,474 @@
+"""Session: the window's one source of truth. It holds the pictures (the content and the style mix), the
+RenderSettings, the run state, the picture on the canvas and the record of the run that made it, and the
+recovery copy of that picture; it starts, pauses and stops the render.
+
+Data flows one way: a widget's intent -> a command here -> the render worker -> back here through the worker's
+signals -> a `*_changed` signal -> the widgets. Widgets and panels never hold a copy of this state; this module
+imports no widget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal, Slot
+
+from app.loaded_image import LoadedImage
+from app.worker import PreviewFrame, RenderWorker
+from engine.colour import keep_colours
+from engine.driver import BackendCache, Progress, RenderJob, RunOutcome, RunRecord
+from engine.errors import FudeError, OutOfMemory
+from engine.recovery import Recovered, RecoverySession, RecoveryStore
+from engine.settings import RenderSettings, StoredRender, describe_changes, png_text_chunks
+
+if TYPE_CHECKING:  # engine.memory imports torch, which is loaded on the worker's thread, never by the window
+    from engine.memory import MemoryCheck
+
+# closing waits this long at most: a run stops within one iteration, but loading the network takes longer
+STOP_WAIT_S = 30.0
+
+
+class RunState(StrEnum):
+    IDLE = "idle"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+
+    @property
+    def active(self) -> bool:
+        """A run is going (running or paused): it can be paused, resumed or stopped."""
+        return self in (RunState.RUNNING, RunState.PAUSED)
+
+
+class Session(QObject):
+    """The state of one window. Every property has a signal that says it changed; every change goes through a
+    command (a method). `backends` (the network, reused between runs) and `recovery` (where unfinished pictures
+    are kept) may be injected, e.g. by tests."""
+
+    contentChanged = Signal(object)  # LoadedImage | None
+    stylesChanged = Signal(object)  # tuple[LoadedImage, ...]
+    settingsChanged = Signal(object)  # RenderSettings
+    stateChanged = Signal(object)  # RunState
+    resultChanged = Signal(object)  # np.ndarray | None: the picture on the canvas, as it is shown and saved
+    progressChanged = Signal(object)  # Progress of the run under way
+    phaseChanged = Signal(str)  # "Loading the network…": what the run is doing before its first iteration
+    runStarting = Signal(int, int)  # total iterations, iterations already done (a continued run)
+    runStarted = Signal(int, int, int)  # total iterations, width, height: the first iteration is under way
+    runFinished = Signal(object)  # RunOutcome: the run ended (done or stopped) with this picture
+    runFailed = Signal(str)  # the run failed (the message names the cause); the last good picture is kept
+    runOutOfMemory = Signal(object)  # engine.errors.OutOfMemory, whose `fits` says what size would
+    memoryWarning = Signal(object)  # engine.memory.MemoryCheck of a run that will probably not fit
+    runEnded = Signal()  # the worker is gone: a new run may start
+    restoredChanged = Signal(object)  # Recovered | None: the unfinished picture that Continue goes on from
+    resultSettled = Signal(bool)  # a run's picture is final (True: finished; False: stopped or failed)
+    error = Signal(str)  # something the user must see, naming the file or setting and the problem
+    info = Signal(str)  # a note that needs no answer
+
+    def __init__(self, settings: RenderSettings | None = None, backends: BackendCache | None = None,
+                 recovery: RecoveryStore | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.backends = backends if backends is not None else BackendCache()
+        self.recovery = recovery if recovery is not None else RecoveryStore()
+        self._settings = settings if settings is not None else RenderSettings()
+        self._content: LoadedImage | None = None
+        self._styles: tuple[LoadedImage, ...] = ()
+        self._state = RunState.IDLE
+        self._worker: RenderWorker | None = None
+        self._record: RunRecord | None = None
+        self._result: np.ndarray | None = None
+        self._raw_result: np.ndarray | None = None  # the run's picture as it came, before Keep colours
+        self._last_progress: Progress | None = None
+        self._restored: Recovered | None = None
+        self._recovery_copy: RecoverySession | None = None  # of the picture on the canvas
+        self._start_after_stop = False  # start again when the run now stopping has ended (a retry)
+
+    # ---- what there is ----
+
+    @property
+    def content(self) -> LoadedImage | None:
+        return self._content
+
+    @property
+    def styles(self) -> tuple[LoadedImage, ...]:
+        return self._styles
+
+    @property
+    def ready(self) -> bool:
+        """There is a content and a style picture: a run can start."""
+        return self._content is not None and bool(self._styles)
+
+    @property
+    def settings(self) -> RenderSettings:
+        return self._settings
+
+    @property
+    def state(self) -> RunState:
+        return self._state
+
+    @property
+    def worker(self) -> RenderWorker | None:
+        """The worker of the run under way (or of the last one, until the next starts)."""
+        return self._worker
+
+    @property
+    def running(self) -> bool:
+        """A worker thread is going (it may still be loading the network or stopping)."""
+        return self._worker is not None and self._worker.running
+
+    @property
+    def record(self) -> RunRecord | None:
+        """What the run that made the picture on the canvas left behind: its evolution, names and settings."""
+        return self._record
+
+    @property
+    def result(self) -> np.ndarray | None:
+        """The picture on the canvas, as it is shown (with the content's colours while Keep colours is on)."""
+        return self._result
+
+    @property
+    def raw_result(self) -> np.ndarray | None:
+        """The picture on the canvas as the run made it (before Keep colours)."""
+        return self._raw_result
+
+    @property
+    def last_progress(self) -> Progress | None:
+        return self._last_progress
+
+    @property
+    def restored(self) -> Recovered | None:
+        """A restored unfinished picture that `continue_restored` goes on from."""
+        return self._restored
+
+    # ---- pictures ----
+
+    def set_content(self, image: LoadedImage | None) -> None:
+        if image is self._content:
+            return
+        self._content = image
+        self.contentChanged.emit(image)
+
+    def set_styles(self, images: Sequence[LoadedImage]) -> None:
+        images = tuple(images)
+        if len(images) == len(self._styles) and all(a is b for a, b in zip(images, self._styles)):
+            return
+        self._styles = images
+        self.stylesChanged.emit(images)
+
+    def set_style_weights(self, weights: Sequence[float]) -> None:
+        """How much of each painting (normalised, one per painting): a run of these same paintings takes them
+        from its next iteration on, like lam."""
+        weights = tuple(float(w) for w in weights)
+        self.update_settings(style_weights=tuple(round(w, 4) for w in weights) if len(weights) > 1 else ())
+        worker = self._worker
+        if worker is None or not self._state.active:
+            return
+        pictures = tuple(image.array for image in self._styles)
+        if len(pictures) == len(worker.job.styles) and all(a is b for a, b in zip(pictures, worker.job.styles)):
+            worker.set_style_weights(weights)
+
+    def swap(self) -> bool:
+        """Exchange the content with the (one) painting; False, with a note, when several paintings are mixed."""
+        if len(self._styles) > 1:
+            self.info.emit("Swap exchanges the content with one painting: remove the other paintings from the Style "
+                           "pane first.")
+            return False
+        content, style = self._content, self._styles[0] if self._styles else None
+        self.set_content(style)
+        self.set_styles(() if content is None else (content,))
+        return True
+
+    # ---- settings ----
+
+    def set_settings(self, settings: RenderSettings) -> None:
+        """Use `settings` from now on: a run under way takes lam (and style weights) at once, the rest at the
+        next Start; the picture shown follows Keep colours at once."""
+        if settings == self._settings:
+            return
+        before, self._settings = self._settings, settings
+        if self._worker is not None and self._state.active and settings.lam != before.lam:
+            self._worker.set_lam(settings.lam)
+        self.settingsChanged.emit(settings)
+        if settings.keep_colours != before.keep_colours and self._raw_result is not None:
+            self._show(self._raw_result)
+
+    def update_settings(self, **changes: object) -> bool:
+        """Change some settings (see `set_settings`); False, with an error, when they are not valid together."""
+        try:
+            settings = self._settings.replaced(**changes)
+        except FudeError as exc:
+            self.error.emit(str(exc))
+            return False
+        self.set_settings(settings)
+        return True
+
+    def set_lam(self, lam: float) -> bool:
+        return self.update_settings(lam=lam)
+
+    def restore_settings(self, stored: StoredRender, name: str) -> None:
+        """Use the settings a Fude PNG called `name` stores, and say what that changed."""
+        before = self._settings
+        weights = stored.settings.style_weights
+        usable = len(weights) > 1 and len(weights) == len(self._styles)
+        self.set_settings(stored.settings.replaced(style_weights=weights if usable else before.style_weights))
+        changes = describe_changes(before, self._settings)
+        changed = f": {'; '.join(changes)}." if changes else ": they were the settings already in use."
+        ignored = (f" It names the weights file {stored.ignored_weights}, which is not used: a picture never "
+                   "chooses a file to open." if stored.ignored_weights else "")
+        unused = ""
+        if len(weights) > 1 and not usable:
+            count = len(self._styles)
+            unused = (f" Its {len(weights)} style weights were not restored: the Style pane holds {count} "
+                      f"painting{'' if count == 1 else 's'}.")
+        self.info.emit(f"Settings restored from {name}{changed}{ignored}{unused}")
+
+    # ---- the run ----
+
+    def start(self) -> bool:
+        """Start a run with the pictures and settings in use; False, with an error saying why, when it cannot."""
+        return self._start_run(None)
+
+    def continue_restored(self) -> bool:
+        """Go on with a restored picture's run from where it was left."""
+        found = self._restored
+        if found is None:
+            return False
+        return self._start_run((found.image, found.index))
+
+    def _start_run(self, resume: tuple[np.ndarray, int] | None) -> bool:
+        if self._state is not RunState.IDLE or self.running:
+            return False
+        content, styles = self._content, self._styles
+        if content is None or not styles:
+            missing = "a content picture (the creature)" if content is None else "a style picture (the painting)"
+            self.error.emit(f"Start: add {missing} first.")
+            return False
+        settings = self._settings
+        start_image, start_index = resume if resume is not None else (None, 0)
+        job = RenderJob(content.array, tuple(s.array for s in styles), settings, content.name,
+                        tuple(s.name for s in styles), start_image, start_index)
+        self._record = RunRecord(job)
+        self._last_progress = None
+        self.discard_recovery_copy()  # the picture on the canvas is being replaced
+        self._set_restored(None)
+        self._recovery_copy = self.recovery.begin(content.array, job.styles, content.name, job.style_names)
+        worker = RenderWorker(job, self._record, self.backends, recovery=self._recovery_copy)
+        worker.setParent(self)
+        worker.phase.connect(self.phaseChanged)
+        worker.started.connect(self.runStarted)
+        worker.progress.connect(self._on_progress)
+        worker.frameReady.connect(self._on_frame)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+        worker.outOfMemory.connect(self._on_out_of_memory)
+        worker.memoryWarning.connect(self._on_memory_warning)
+        worker.notice.connect(self.info)
+        worker.pausedChanged.connect(self._on_paused_changed)
+        worker.ended.connect(self._on_worker_ended)
+        old, self._worker = self._worker, worker
+        if old is not None:
+            old.deleteLater()
+        self._set_state(RunState.RUNNING)
+        self.runStarting.emit(settings.iteration_count, start_index)
+        worker.start()
+        return True
+
+    def toggle_pause(self) -> None:
+        if self._state is RunState.RUNNING:
+            self.pause()
+        elif self._state is RunState.PAUSED:
+            self.resume()
+
+    def pause(self) -> None:
+        if self._worker is not None and self._state is RunState.RUNNING:
+            self._worker.pause()
+            self._set_state(RunState.PAUSED)
+
+    def resume(self) -> None:
+        if self._worker is not None and self._state is RunState.PAUSED:
+            self._worker.resume()
+            self._set_state(RunState.RUNNING)
+
+    def stop(self) -> None:
+        """Stop the run under way; the picture so far is kept."""
+        if self._worker is not None and self._state.active:
+            self._worker.cancel()
+            self._set_state(RunState.STOPPING)
+
+    def retry_at(self, size: int | None, device: str | None = None) -> bool:
+        """Render again at `size` px (and on `device`), stopping the run under way first if there is one."""
+        changes: dict[str, object] = {}
+        if size is not None:
+            changes["size"] = size
+        if device is not None:
+            changes["device"] = device
+        if changes and not self.update_settings(**changes):
+            return False
+        if self._state is RunState.IDLE and not self.running:
+            return self.start()
+        self._start_after_stop = True
+        self.stop()
+        return True
+
+    def stop_worker(self, timeout_s: float = STOP_WAIT_S) -> bool:
+        """Cancel any run and wait for its thread to end; True when no thread is left running."""
+        worker = self._worker
+        if worker is None:
+            return True
+        worker.cancel()
+        return worker.wait(timeout_s)
+
+    def report_display_cost(self, seconds: float) -> None:
+        """What showing the run cost on the GUI thread (painting the canvas, the plot): the worker sends fewer
+        previews when showing takes more than its share of the run's time."""
+        if self._worker is not None:
+            self._worker.add_display_cost(seconds)
+
+    def _set_state(self, state: RunState) -> None:
+        self._state = state
+        self.stateChanged.emit(state)
+
+    @Slot(object)
+    def _on_frame(self, frame: PreviewFrame) -> None:
+        started = time.perf_counter()
+        self._show(frame.image)
+        worker = self._worker
+        if worker is not None:
+            worker.add_display_cost(time.perf_counter() - started)
+            worker.acknowledge_frame()
+
+    @Slot(object)
+    def _on_progress(self, progress: Progress) -> None:
+        started = time.perf_counter()
+        self._last_progress = progress
+        self.progressChanged.emit(progress)
+        if self._worker is not None:
+            self._worker.add_display_cost(time.perf_counter() - started)
+
+    @Slot(bool)
+    def _on_paused_changed(self, paused: bool) -> None:
+        if paused and self._last_progress is not None:
+            self.progressChanged.emit(self._last_progress)  # where a paused run really is
+
+    @Slot(object)
+    def _on_finished(self, outcome: RunOutcome) -> None:
+        if outcome.index > 0:
+            self._show(outcome.image)
+            self.resultSettled.emit(not outcome.cancelled)
+        if not outcome.cancelled:
+            self.discard_recovery_copy()  # a finished run leaves no recovery copy behind
+        self.runFinished.emit(outcome)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._settle_failed()
+        self.runFailed.emit(message)
+
+    @Slot(object)
+    def _on_out_of_memory(self, error: OutOfMemory) -> None:
+        self._settle_failed()
+        self.runOutOfMemory.emit(error)
+
+    def _settle_failed(self) -> None:
+        if self._record is not None and self._record.latest is not None and self._result is not None:
+            self.resultSettled.emit(False)  # its last good picture (on the canvas already) is kept as stopped
+
+    @Slot(object)
+    def _on_memory_warning(self, check: MemoryCheck) -> None:
+        self.memoryWarning.emit(check)
+
+    @Slot()
+    def _on_worker_ended(self) -> None:
+        self._set_state(RunState.IDLE)
+        self.runEnded.emit()
+        if self._start_after_stop:
+            self._start_after_stop = False
+            self.start()
+
+    # ---- the picture on the canvas ----
+
+    def _show(self, image: np.ndarray) -> None:
+        self._raw_result = image
+        self._result = self._recoloured(image)
+        self.resultChanged.emit(self._result)
+
+    def _recoloured(self, image: np.ndarray) -> np.ndarray:
+        if not self._settings.keep_colours:
+            return image
+        if self._record is not None:
+            return keep_colours(image, self._record.content)
+        if self._content is not None:
+            return keep_colours(image, self._content.array)
+        return image
+
+    def result_settings(self) -> RenderSettings | None:
+        """The settings of the picture on the canvas, as its PNG stores them: the run's (with the lam and style
+        weights it ended on) and Keep colours as shown."""
+        if self._record is None:
+            return None
+        return self._record.final_settings.replaced(keep_colours=self._settings.keep_colours)
+
+    def result_text_chunks(self) -> dict[str, str]:
+        """The PNG text chunks of the picture on the canvas: the settings that made it (none when unknown)."""
+        settings = self.result_settings()
+        if self._record is None or settings is None:
+            return {}
+        return png_text_chunks(settings, self._record.content_name, self._record.style_names)
+
+    def evolution_images(self) -> list[np.ndarray]:
+        """The run's evolution as it is shown: with the content's colours while Keep colours is on."""
+        record = self._record
+        return record.gif_images(keep_colours=self._settings.keep_colours) if record is not None else []
+
+    def picture_saved(self, image: np.ndarray) -> None:
+        """`image` was written to a file: if it is the finished picture on the canvas, its recovery copy goes."""
+        if not self.running and image is self._result:
+            self.discard_recovery_copy()
+
+    # ---- the recovery copy ----
+
+    def discard_recovery_copy(self) -> None:
+        copy, self._recovery_copy = self._recovery_copy, None
+        if copy is not None:
+            copy.discard()
+
+    def latest_unfinished(self) -> Recovered | None:
+        """An unfinished picture left behind by a crash or a kill, if there is one."""
+        return self.recovery.latest()
+
+    def restore(self, found: Recovered) -> bool:
+        """Take the pictures, the settings and the picture of an unfinished run, so it can be saved or continued."""
+        if self._state is not RunState.IDLE or self.running:
+            self.info.emit("Stop the render first, then restore the unfinished picture.")
+            return False
+        self.discard_recovery_copy()
+        self.set_content(LoadedImage(found.content, found.content_name))
+        self.set_styles([LoadedImage(style, name) for style, name in zip(found.styles, found.style_names,
+                                                                         strict=True)])
+        self.set_settings(found.settings)
+        self._record = RunRecord(RenderJob(found.content, found.styles, found.settings, found.content_name,
+                                           found.style_names))
+        self._record.set_latest(found.image, lam=found.settings.lam)
+        self._last_progress = None
+        self._show(found.image)
+        self._recovery_copy = self.recovery.adopt(found)  # kept until the picture is saved, replaced or closed
+        self._set_restored(found)
+        return True
+
+    def _set_restored(self, found: Recovered | None) -> None:
+        if found is not self._restored:
+            self._restored = found
+            self.restoredChanged.emit(found)
+
+    def close(self) -> None:
+        """The window is closing: stop the run and drop the recovery copy (closing is a choice: only a crash or a
+        kill leaves a picture to restore)."""
+        self._start_after_stop = False
+        if self.stop_worker():
+            # what the stopped run sent is delivered now, not after the window has gone: its picture reaches the
+            # history, and the worker's end is known
+            QCoreApplication.sendPostedEvents(None, QEvent.Type.MetaCall.value)
+        self.discard_recovery_copy()

@@ -1,0 +1,114 @@
+"""The shape of the code, checked: the window is on top of app/, the panels under it, the widgets and the session
+under them, the engine under all; no import circle in app/; and nothing outside an object touches its `_private`
+members, in the product or in the tests (a test reaches what a user or a caller can reach)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKED = ("app", "engine", "cli.py", "main.py", "tests")
+# third-party private names the tests patch on purpose: Pillow's PostScript decoder, to prove it never runs,
+# and ctypes' pointer base class, to fake a Windows API
+THIRD_PARTY_PRIVATE = {"EpsImagePlugin.EpsImageFile._open", "ctypes._Pointer"}
+# who may import whom inside app/: a module of a layer imports only from the layers after it
+LAYERS = (
+    ("app.window",),
+    ("app.panels",),
+    ("app.widgets", "app.session", "app.worker", "app.preferences", "app.memory_probe", "app.fetch"),
+    ("app.background", "app.loaded_image", "app.qimage", "app.plain_text", "app.refcount_guard"),
+)
+
+
+def _python_files(*names: str) -> list[Path]:
+    files: list[Path] = []
+    for name in names:
+        path = ROOT / name
+        files += [path] if path.is_file() else sorted(path.rglob("*.py"))
+    return [f for f in files if ".venv" not in f.parts]
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """The project modules `path` imports (at any depth in the file, also under TYPE_CHECKING)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.split(".")[0] in ("app", "engine")}
+
+
+def _app_graph() -> dict[str, set[str]]:
+    modules = {_module(path): path for path in _python_files("app")}
+    return {name: {m for m in _imports(path) if m in modules and m != name} for name, path in modules.items()}
+
+
+def _layer(module: str) -> int:
+    for index, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return index
+    raise AssertionError(f"{module} is in no layer of tests/test_contracts.py: say where it belongs")
+
+
+def test_only_the_window_module_itself_imports_the_window():
+    importers = [name for name, imports in _app_graph().items() if "app.window" in imports]
+    assert importers == [], f"these import app.window: {importers}"
+
+
+def test_every_app_module_imports_only_from_the_layers_below_it():
+    wrong = [f"{name} -> {imported}" for name, imports in _app_graph().items() for imported in imports
+             if _layer(imported) < _layer(name)
+             or (_layer(imported) == _layer(name) and imported.split(".")[:2] != name.split(".")[:2]
+                 and _layer(name) < 2)]
+    assert wrong == [], "imports against the layering: " + ", ".join(wrong)
+
+
+def test_there_is_no_import_circle_in_app():
+    graph = _app_graph()
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        assert name not in visiting, "import circle: " + " -> ".join([*visiting[visiting.index(name):], name])
+        visiting.append(name)
+        for imported in sorted(graph[name]):
+            visit(imported)
+        visiting.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)
+
+
+def test_nothing_touches_another_objects_private_members():
+    found = []
+    for path in _python_files(*CHECKED):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")):
+                continue
+            owner = node.value
+            if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+                continue
+            if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super":
+                continue  # an override calling the method it overrides
+            if ast.unparse(node) in THIRD_PARTY_PRIVATE:
+                continue
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    assert found == [], "private members reached from outside:\n" + "\n".join(found)
+
+
+def test_the_checks_see_the_code():
+    """The checks above would pass on nothing: make sure they looked at the window and its parts."""
+    graph = _app_graph()
+    assert "app.window" in graph and "app.session" in graph and any(m.startswith("app.panels.") for m in graph)
+    assert "app.session" in graph["app.window"] and len(_python_files(*CHECKED)) > 50
