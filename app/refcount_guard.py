@@ -26,7 +26,7 @@ class _Probe(QObject):
     ping = Signal()
 
 
-def _affected() -> tuple[bool, bool]:
+def affected() -> tuple[bool, bool]:
     """(None is under-referenced by void calls, True is under-referenced by Signal.emit), measured."""
     probe = _Probe()
     probe.setObjectName("probe")
@@ -53,7 +53,7 @@ def guard_singleton_refcounts() -> bool:
         return False  # immortal objects: the lost references do no harm
     if sys.getrefcount(None) > SURPLUS // 2:
         return False  # already guarded
-    none_lost, true_lost = _affected()
+    none_lost, true_lost = affected()
     if not (none_lost or true_lost):
         return False
     for obj in (None, True, False):
