@@ -333,20 +333,16 @@ class Session(QObject):
 
     @Slot(object)
     def _on_frame(self, frame: PreviewFrame) -> None:
-        started = time.perf_counter()
-        self._show(frame.image)
+        recolour_s = self._show(frame.image)  # (what showing it costs, the widgets report: report_display_cost)
         worker = self._worker
         if worker is not None:
-            worker.add_display_cost(time.perf_counter() - started)
+            worker.add_display_cost(recolour_s)
             worker.acknowledge_frame()
 
     @Slot(object)
     def _on_progress(self, progress: Progress) -> None:
-        started = time.perf_counter()
         self._last_progress = progress
         self.progressChanged.emit(progress)
-        if self._worker is not None:
-            self._worker.add_display_cost(time.perf_counter() - started)
 
     @Slot(bool)
     def _on_paused_changed(self, paused: bool) -> None:
@@ -390,10 +386,14 @@ class Session(QObject):
 
     # ---- the picture on the canvas ----
 
-    def _show(self, image: np.ndarray) -> None:
+    def _show(self, image: np.ndarray) -> float:
+        """Put `image` on the canvas (recoloured while Keep colours is on); the seconds the recolouring took."""
+        started = time.perf_counter()
         self._raw_result = image
         self._result = self._recoloured(image)
+        recolour_s = time.perf_counter() - started
         self.resultChanged.emit(self._result)
+        return recolour_s
 
     def _recoloured(self, image: np.ndarray) -> np.ndarray:
         if not self._settings.keep_colours:
