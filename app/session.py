@@ -396,13 +396,11 @@ class Session(QObject):
         return recolour_s
 
     def _recoloured(self, image: np.ndarray) -> np.ndarray:
-        if not self._settings.keep_colours:
+        """`image` with the colours of the content of the run that made it, while Keep colours is on (every
+        picture shown comes with its run's record: a run's frames, its outcome, or a restored run's)."""
+        if not self._settings.keep_colours or self._record is None:
             return image
-        if self._record is not None:
-            return keep_colours(image, self._record.content)
-        if self._content is not None:
-            return keep_colours(image, self._content.array)
-        return image
+        return keep_colours(image, self._record.content)
 
     def result_settings(self) -> RenderSettings | None:
         """The settings of the picture on the canvas, as its PNG stores them: the run's (with the lam and style
