@@ -20,6 +20,7 @@ from engine.errors import ExportError, FudeError, SettingsError
 from engine.export import AnimationOptions
 from engine.names import render_file_stem
 from engine.presets import BUILTIN_PRESETS, PresetStore, default_path
+from engine.regions import Regions, regions_from_pictures
 from engine.settings import (
     DEFAULT_ITERATIONS,
     DEVICES,
@@ -165,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--keep-colours", "--keep-colors", dest="keep_colours", action="store_true",
                         help="keep the content's colours: take only the painting's strokes and textures "
                         "(the result's brightness with the content's colours)")
+    render.add_argument("--mask", action="append", default=[], metavar="MASK",
+                        help="where a STYLE goes: one black-and-white picture per STYLE, in the same order (white: "
+                        "that style goes there; black: it does not; grey blends); where no mask is white the "
+                        "content stays as it is. A mask of another size is scaled to the content")
     render.add_argument("--preset", metavar="NAME", default=argparse.SUPPRESS,
                         help="start from a named preset (" + ", ".join(p.name for p in BUILTIN_PRESETS)
                         + ", or one saved in the window; any case); --lam, --style-scale and --tv-weight "
@@ -228,6 +233,13 @@ def parse_style_weights(text: str, count: int) -> tuple[float, ...]:
     return tuple(weights)
 
 
+def load_regions(paths: Sequence[str], content: np.ndarray) -> Regions:
+    """The regions of --mask pictures (one per style), each scaled to the content's shape."""
+    from engine.images import load_image
+
+    return regions_from_pictures([load_image(path) for path in paths], content.shape[1], content.shape[0])
+
+
 def settings_from_args(args: argparse.Namespace) -> RenderSettings:
     """The render's settings: the defaults, then --preset's values, then the options given explicitly."""
     base = RenderSettings()
@@ -262,8 +274,18 @@ def render(args: argparse.Namespace) -> int:
         if path is not None:
             check_writable(path)
     settings = settings_from_args(args)
+    if args.mask and len(args.mask) != len(args.style):
+        raise SettingsError("--mask", f"{len(args.mask)} mask{'s' if len(args.mask) != 1 else ''} for "
+                            f"{len(args.style)} style picture{'s' if len(args.style) != 1 else ''}; give one --mask "
+                            "per STYLE, in the same order")
     content = load_image(args.content)
     styles = [load_image(path) for path in args.style]
+    if args.mask:
+        settings = settings.replaced(regions=load_regions(args.mask, content))
+        try:
+            settings.regions_for(len(styles))  # masks that leave no place for a style are refused before the run
+        except SettingsError as exc:
+            raise SettingsError("--mask", exc.reason) from None
     style_names = [os.path.basename(path) for path in args.style]
 
     from engine.colour import keep_colours

@@ -57,7 +57,9 @@ class Preferences(QObject):
         return RenderSettings()
 
     def set_settings(self, settings: RenderSettings) -> None:
-        self.store.setValue(KEY_SETTINGS, json.dumps(settings.to_dict()))
+        """Remember `settings`, without regions: they were painted on a content picture the next window may not
+        have (a result PNG keeps them with the picture)."""
+        self.store.setValue(KEY_SETTINGS, json.dumps(settings.replaced(regions=None).to_dict()))
 
     # ---- the window ----
 

@@ -146,16 +146,30 @@ class Session(QObject):
     # ---- pictures ----
 
     def set_content(self, image: LoadedImage | None) -> None:
+        """A new content picture; the regions painted on the one before are cleared (said in a note)."""
         if image is self._content:
             return
         self._content = image
+        if self._settings.regions is not None:
+            self.update_settings(regions=None)
+            self.info.emit("The regions were cleared: they were painted on the content picture before.")
         self.contentChanged.emit(image)
 
     def set_styles(self, images: Sequence[LoadedImage]) -> None:
+        """A new list of paintings. Regions follow their paintings: a painting moved keeps its region, a new one
+        goes where nothing is painted yet, and a removed one's region goes to the paintings left."""
         images = tuple(images)
-        if len(images) == len(self._styles) and all(a is b for a, b in zip(images, self._styles)):
+        before = self._styles
+        if len(images) == len(before) and all(a is b for a, b in zip(images, before)):
             return
         self._styles = images
+        regions = self._settings.regions
+        if regions is not None and regions.count == len(before):
+            if not images:
+                self.update_settings(regions=None)
+            else:
+                sources = [next((k for k, old in enumerate(before) if old is new), None) for new in images]
+                self.update_settings(regions=regions.remapped(sources))
         self.stylesChanged.emit(images)
 
     def set_style_weights(self, weights: Sequence[float]) -> None:
@@ -164,11 +178,14 @@ class Session(QObject):
         weights = tuple(float(w) for w in weights)
         self.update_settings(style_weights=tuple(round(w, 4) for w in weights) if len(weights) > 1 else ())
         worker = self._worker
-        if worker is None or not self._state.active:
-            return
-        pictures = tuple(image.array for image in self._styles)
-        if len(pictures) == len(worker.job.styles) and all(a is b for a, b in zip(pictures, worker.job.styles)):
+        if worker is not None and self._state.active and self._runs_these_styles(worker):
             worker.set_style_weights(weights)
+
+    def _runs_these_styles(self, worker: RenderWorker) -> bool:
+        """Whether the run under way paints with the paintings now in the Style pane (weights and regions set
+        for other paintings are not its)."""
+        pictures = tuple(image.array for image in self._styles)
+        return len(pictures) == len(worker.job.styles) and all(a is b for a, b in zip(pictures, worker.job.styles))
 
     def swap(self) -> bool:
         """Exchange the content with the (one) painting; False, with a note, when several paintings are mixed."""
@@ -191,6 +208,9 @@ class Session(QObject):
         before, self._settings = self._settings, settings
         if self._worker is not None and self._state.active and settings.lam != before.lam:
             self._worker.set_lam(settings.lam)
+        if self._worker is not None and self._state.active and settings.regions != before.regions:
+            if self._runs_these_styles(self._worker):
+                self._worker.set_regions(settings.regions)
         self.settingsChanged.emit(settings)
         if settings.keep_colours != before.keep_colours and self._raw_result is not None:
             self._show(self._raw_result)
@@ -213,7 +233,12 @@ class Session(QObject):
         before = self._settings
         weights = stored.settings.style_weights
         usable = len(weights) > 1 and len(weights) == len(self._styles)
-        self.set_settings(stored.settings.replaced(style_weights=weights if usable else before.style_weights))
+        regions = stored.settings.regions
+        regions_usable = regions is not None and regions.count == len(self._styles) and self._content is not None
+        if regions is not None and regions_usable and self._content is not None:
+            regions = regions.resized(self._content.array.shape[1], self._content.array.shape[0])
+        self.set_settings(stored.settings.replaced(style_weights=weights if usable else before.style_weights,
+                                                   regions=regions if regions_usable else before.regions))
         changes = describe_changes(before, self._settings)
         changed = f": {'; '.join(changes)}." if changes else ": they were the settings already in use."
         ignored = (f" It names the weights file {stored.ignored_weights}, which is not used: a picture never "
@@ -223,6 +248,11 @@ class Session(QObject):
             count = len(self._styles)
             unused = (f" Its {len(weights)} style weights were not restored: the Style pane holds {count} "
                       f"painting{'' if count == 1 else 's'}.")
+        if stored.settings.regions is not None and not regions_usable:
+            count = len(self._styles)
+            unused += (f" Its regions ({stored.settings.regions.count} mask"
+                       f"{'' if stored.settings.regions.count == 1 else 's'}) were not restored: the Style pane "
+                       f"holds {count} painting{'' if count == 1 else 's'}.")
         self.info.emit(f"Settings restored from {name}{changed}{ignored}{unused}")
 
     # ---- the run ----
@@ -247,6 +277,11 @@ class Session(QObject):
             self.error.emit(f"Start: add {missing} first.")
             return False
         settings = self._settings
+        try:
+            settings.regions_for(len(styles))
+        except FudeError as exc:
+            self.error.emit(f"Start: the regions cannot be used ({getattr(exc, 'reason', exc)}).")
+            return False
         start_image, start_index = resume if resume is not None else (None, 0)
         job = RenderJob(content.array, tuple(s.array for s in styles), settings, content.name,
                         tuple(s.name for s in styles), start_image, start_index)
@@ -443,6 +478,7 @@ class Session(QObject):
             self.info.emit("Stop the render first, then restore the unfinished picture.")
             return False
         self.discard_recovery_copy()
+        self.set_settings(self._settings.replaced(regions=None))  # (no note that the old regions were cleared)
         self.set_content(LoadedImage(found.content, found.content_name))
         self.set_styles([LoadedImage(style, name) for style, name in zip(found.styles, found.style_names,
                                                                          strict=True)])

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QScrollArea,
     QSizePolicy,
+    QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -29,6 +30,7 @@ from app.panels.compare_switch import CompareSwitch
 from app.panels.history_panel import HistoryPanel
 from app.panels.pictures_panel import PicturesPanel
 from app.panels.presets_panel import PresetsPanel
+from app.panels.regions_panel import RegionsPanel
 from app.panels.run_panel import RunPanel
 from app.panels.save_panel import SavePanel
 from app.panels.settings_panel import SettingsPanel
@@ -44,6 +46,7 @@ from app.widgets.loss_plot import LossPlot
 from app.widgets.message_bar import MessageBar
 from app.widgets.preset_bar import PresetBar
 from app.widgets.preview_canvas import PreviewCanvas
+from app.widgets.region_editor import RegionEditor
 from app.widgets.render_controls import AdvancedPanel, LamControl, StyleScaleControl
 from app.widgets.style_pane import StylePane
 from engine.driver import BackendCache
@@ -93,7 +96,8 @@ class MainWindow(QMainWindow):
             "(Ctrl+Shift+O)")
         self.swap_button = QToolButton()
         self.swap_button.setObjectName("swapButton")
-        self.swap_button.setText("⇅  Swap content and style")
+        self.swap_button.setText("⇅  Swap")
+        self.swap_button.setToolTip("Swap the content and the style picture")
         self.swap_button.setAutoRaise(True)
         self.lam_control = LamControl(settings.lam)
         self.style_scale = StyleScaleControl(settings.style_scale)
@@ -116,6 +120,11 @@ class MainWindow(QMainWindow):
         self.progress_bar.setFixedWidth(260)
         self.progress_bar.setValue(0)
         self.loss_plot = LossPlot()
+        self.region_editor = RegionEditor()
+        self.regions_button = QToolButton()
+        self.regions_button.setObjectName("regionsButton")
+        self.regions_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.regions_button.setAutoRaise(True)
 
     def _build_panels(self, history_folder: Path) -> None:
         session, messages, preferences = self.session, self.messages, self.preferences
@@ -131,6 +140,10 @@ class MainWindow(QMainWindow):
         self.compare = CompareSwitch(self.canvas, self)
         self.history_panel = HistoryPanel(session, self.canvas, messages, preferences, history_folder, self)
         self.compare.chosen.connect(self.history_panel.show_current_picture)
+        self.compare.chosen.connect(self._show_canvas)
+        session.runStarting.connect(self._show_canvas)  # watch the picture grow; Ctrl+R paints on during the run
+        self.regions = RegionsPanel(session, self.region_editor, messages, preferences, self)
+        self.regions_button.setDefaultAction(self.regions.mode_action)  # its text, tip and checked state
         self.save_panel = SavePanel(session, messages, preferences, self, self)
         self.save_panel.png_button.clicked.connect(self.save_png)
         self.swap_button.clicked.connect(session.swap)
@@ -143,7 +156,12 @@ class MainWindow(QMainWindow):
         side.setContentsMargins(0, 0, 0, 0)
         side.setSpacing(6)
         side.addWidget(self.content_pane, 1)
-        side.addWidget(self.swap_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        under_content = QHBoxLayout()  # the two things done to the content picture
+        under_content.addStretch(1)
+        under_content.addWidget(self.swap_button)
+        under_content.addWidget(self.regions_button)
+        under_content.addStretch(1)
+        side.addLayout(under_content)
         side.addWidget(self.style_pane, 1)
         side.addSpacing(6)
         side.addWidget(self.preset_bar)
@@ -170,7 +188,13 @@ class MainWindow(QMainWindow):
         right = QVBoxLayout()
         right.setSpacing(6)
         right.addLayout(top)
-        right.addWidget(self.history_panel.area, 1)  # the canvas, and the history strip under it
+        # the canvas with the history strip under it, or in Regions mode the region editor in their place
+        self.centre = QStackedWidget()
+        self.centre.setObjectName("centre")
+        self.centre.addWidget(self.history_panel.area)
+        self.centre.addWidget(self.region_editor)
+        self.regions.modeChanged.connect(self._show_regions_mode)
+        right.addWidget(self.centre, 1)
         right.addLayout(stats_row)
         right.addWidget(self.loss_plot)
 
@@ -217,7 +241,8 @@ class MainWindow(QMainWindow):
                        self.save_png_action, save.evolution_action, None, self.quit_action)),
             ("&Edit", (self.paste_action, self.swap_action, self.clear_content_action, self.clear_style_action)),
             ("&Run", (run.start_action, run.pause_action, run.stop_action)),
-            ("&View", (*self.compare.actions, None, self.settings_panel.keep_colours_action)),
+            ("&View", (*self.compare.actions, None, self.settings_panel.keep_colours_action,
+                       self.regions.mode_action)),
             ("&History", (history.back_action, history.limit_action)),
         )
         bar = self.menuBar()
@@ -229,6 +254,12 @@ class MainWindow(QMainWindow):
                 else:
                     menu.addAction(action)
                     self.addAction(action)  # its shortcut works wherever the focus is in the window
+
+    def _show_canvas(self, *_: object) -> None:
+        self.regions.set_showing(False)
+
+    def _show_regions_mode(self, showing: bool) -> None:
+        self.centre.setCurrentWidget(self.region_editor if showing else self.history_panel.area)
 
     # ---- persisted state ----
 

@@ -9,7 +9,7 @@ drawn the previous one, so the event queue never holds more than one image, and 
 within PREVIEW_SHARE of its time) or when the record wants that iteration. Only CPU numpy arrays and small frozen
 dataclasses cross the thread boundary.
 
-The controls (`cancel`, `pause`, `resume`, `set_lam`, `set_style_weights`, `acknowledge_frame`,
+The controls (`cancel`, `pause`, `resume`, `set_lam`, `set_style_weights`, `set_regions`, `acknowledge_frame`,
 `add_display_cost`) are plain thread-safe methods the GUI calls directly: they only set threading primitives or
 call the driver's own thread-safe setters.
 """
@@ -28,6 +28,7 @@ from app.background import BackgroundTask
 from engine.driver import BackendCache, Progress, RenderJob, RunDriver, RunListener, RunOutcome, RunRecord
 from engine.errors import MAX_REASON_CHARS, FudeError, OutOfMemory
 from engine.names import clean_name
+from engine.regions import Regions
 
 if TYPE_CHECKING:  # torch is imported on the render thread, when a run starts, never by the widgets
     from engine.memory import MemoryCheck
@@ -219,6 +220,11 @@ class RenderWorker(QObject):
         """One weight per style picture (not all 0): takes effect from the next iteration on, like lam. Weights
         the run cannot use (another count) are ignored; weights it refuses are said through `notice`."""
         self._driver.set_style_weights(weights)
+
+    def set_regions(self, regions: Regions | None) -> None:
+        """New regions (one mask per style picture): take effect from the next iteration on, like lam; masks the
+        run refuses are said through `notice`."""
+        self._driver.set_regions(regions)
 
     def acknowledge_frame(self) -> None:
         """The GUI has taken the last preview: the next one may be sent."""

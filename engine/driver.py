@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.errors import OutOfMemory
 from engine.export import GIF_MAX_FRAMES, FrameRecorder
+from engine.regions import Regions
 from engine.settings import RenderSettings, join_style_names
 
 if TYPE_CHECKING:  # each imports torch, which is loaded only when a run starts
@@ -122,6 +123,7 @@ class RunRecord:
         self._latest: np.ndarray | None = None
         self._lam = job.settings.lam
         self._style_weights = job.settings.style_weights
+        self._regions = job.settings.regions
 
     def wants(self, index: int) -> bool:
         """Whether the frame of iteration `index` would be recorded: ask before making its image."""
@@ -150,6 +152,11 @@ class RunRecord:
             with self._lock:
                 self._style_weights = tuple(weights)
 
+    def set_regions(self, regions: Regions | None) -> None:
+        """The regions in use (painted anew mid-run)."""
+        with self._lock:
+            self._regions = regions
+
     @property
     def latest(self) -> np.ndarray | None:
         with self._lock:
@@ -157,9 +164,9 @@ class RunRecord:
 
     @property
     def final_settings(self) -> RenderSettings:
-        """The run's settings with the lam and style weights it ended on (both may be moved mid-run)."""
+        """The run's settings with the lam, style weights and regions it ended on (each may change mid-run)."""
         with self._lock:
-            return self.settings.replaced(lam=self._lam, style_weights=self._style_weights)
+            return self.settings.replaced(lam=self._lam, style_weights=self._style_weights, regions=self._regions)
 
     def gif_images(self, keep_colours: bool = False) -> list[np.ndarray]:
         """The evolution so far, evenly spread, ending with the latest picture; with `keep_colours`, each with the
@@ -240,6 +247,7 @@ class RunDriver:
         self._run: StyleRun | None = None
         self._lam = job.settings.lam
         self._style_weights: tuple[float, ...] | None = None  # moved before the run existed: applied at its start
+        self._regions: tuple[Regions | None] | None = None  # (regions,) painted before the run existed: likewise
         self._cancelled = threading.Event()
         # How the run ended, set whenever it existed, also when drive() raised (then it holds the picture the run
         # had: a front end that writes it after a failure reads it here).
@@ -275,6 +283,22 @@ class RunDriver:
             self._style_weights = chosen
             if self._run is not None:
                 self._apply_style_weights(self._run, chosen)
+
+    def set_regions(self, regions: Regions | None) -> None:
+        """New regions (one mask per style picture, or None): take effect from the next iteration on, like lam.
+        Masks the run cannot use are refused with a notice; the run goes on with the regions it had."""
+        with self._lock:
+            self._regions = (regions,)
+            if self._run is not None:
+                self._apply_regions(self._run, regions)
+
+    def _apply_regions(self, run: StyleRun, regions: Regions | None) -> None:
+        try:
+            run.set_regions(regions)
+        except ValueError as exc:
+            self._listener.on_notice(f"The regions were not changed: {exc}")
+        else:
+            self.record.set_regions(regions)
 
     def _apply_style_weights(self, run: StyleRun, weights: tuple[float, ...]) -> None:
         try:
@@ -327,6 +351,8 @@ class RunDriver:
                 run.set_lam(self._lam)
             if self._style_weights is not None:
                 self._apply_style_weights(run, self._style_weights)
+            if self._regions is not None:
+                self._apply_regions(run, self._regions[0])
             if self._cancelled.is_set():
                 run.cancel()
         listener.on_started(run)

@@ -37,6 +37,33 @@ class _Gram(torch.autograd.Function):
         return (symmetric @ features.flatten(2)).view_as(features)
 
 
+class _GuidedGram(torch.autograd.Function):
+    """The Gram matrix over a region (Gatys et al. 2017, "Controlling Perceptual Factors"): each position's
+    outer product weighted by the region's guide there, divided by the guide's sum, so it is the *mean* over the
+    region and compares with a whole style picture's Gram matrix. Backward as _Gram's, with the guide:
+    dL/dF = (dG + dG^T) (F * g) / sum(g)."""
+
+    @staticmethod
+    def forward(ctx, features: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:  # guide: H x W, fp32
+        ctx.save_for_backward(features, guide)
+        f = features.to(torch.promote_types(features.dtype, torch.float32)).flatten(2)  # N x C x HW, fp32 at least
+        weight = guide.sum() * features.shape[0]
+        return ((f * guide.flatten().to(f.dtype)) @ f.transpose(1, 2)).sum(0) / weight
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        features, guide = ctx.saved_tensors
+        weight = guide.sum() * features.shape[0]
+        symmetric = ((grad + grad.T) / weight.to(grad.dtype)).to(features.dtype)
+        weighted = features.flatten(2) * guide.flatten().to(features.dtype)
+        return (symmetric @ weighted).view_as(features), None
+
+
+def guided_gram(features: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """The C x C Gram matrix of N x C x H x W features over the region `guide` (H x W weights, 0-1), in fp32."""
+    return _GuidedGram.apply(features, guide)
+
+
 def gram(features: torch.Tensor) -> torch.Tensor:
     """The C x C Gram matrix of N x C x H x W features, averaged over positions (so it does not grow with the
     image's area) and always in fp32: low-precision sums of many products lose the style's fine balance."""
@@ -56,6 +83,48 @@ def _tensor_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:
     if not isinstance(total, torch.Tensor):
         raise ValueError("there are no terms to add up")
     return total
+
+
+# a style whose region has less guide than this (in pixels of a layer) at some layer is left out there: its Gram
+# matrix would be the statistics of a pixel or two
+MIN_GUIDE_SUM = 0.5
+
+
+class RegionGuides:
+    """Where each style goes, for one image size: `masks` (S x 1 x H x W, 0-1, one per style) and `support`
+    (1 x 1 x H x W, 1 where the picture is free to change, 0 where it is the content). Each network layer's guide
+    is the mask area-averaged to that layer's size (computed once per size)."""
+
+    def __init__(self, masks: torch.Tensor, support: torch.Tensor) -> None:
+        self.masks = masks.float()
+        self.support = support.float()
+        self._cache: dict[tuple[str, int, int], torch.Tensor] = {}
+        self._usable: dict[tuple[int, int], list[bool]] = {}
+
+    def _at(self, which: str, source: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        key = (which, height, width)
+        if key not in self._cache:
+            if source.shape[-2:] == (height, width):
+                self._cache[key] = source[:, 0]
+            else:
+                self._cache[key] = torch.nn.functional.interpolate(source, size=(height, width), mode="area")[:, 0]
+        return self._cache[key]
+
+    def style(self, height: int, width: int) -> torch.Tensor:
+        """S x h x w: each style's guide at a layer of h x w."""
+        return self._at("style", self.masks, height, width)
+
+    def usable(self, height: int, width: int) -> list[bool]:
+        """For each style, whether its region at a layer of h x w is large enough to have statistics (read from
+        the device once per size, not at every step)."""
+        if (height, width) not in self._usable:
+            sums = self.style(height, width).sum(dim=(1, 2)).tolist()
+            self._usable[(height, width)] = [total >= MIN_GUIDE_SUM for total in sums]
+        return self._usable[(height, width)]
+
+    def content(self, height: int, width: int) -> torch.Tensor:
+        """h x w: where the content loss counts at a layer of h x w (the free part of the picture)."""
+        return self._at("content", self.support, height, width)[0]
 
 
 @dataclass(frozen=True)
@@ -95,6 +164,7 @@ class StyleObjective:
             self.style_grams = [{name: gram(f[name]) for name in STYLE_LAYERS} for f in every_style]
         if not self.style_grams:
             raise ValueError("at least one style picture is needed")
+        self.guides: RegionGuides | None = None
         self.mix(style_weights)
 
     def mix(self, style_weights: Sequence[float] = ()) -> None:
@@ -110,8 +180,19 @@ class StyleObjective:
                 targets = {name: _tensor_sum(w * g[name] for w, g in zip(weights, self.style_grams, strict=True))
                            for name in STYLE_LAYERS}
             norms = {name: g.pow(2).mean().clamp_min(1e-12) for name, g in targets.items()}
+            # with regions each style is compared with its own picture's Gram matrices, not with the mix
+            self.own_norms = [{name: g.pow(2).mean().clamp_min(1e-12) for name, g in grams.items()}
+                              for grams in self.style_grams]
         self.style_targets, self.style_norms = targets, norms
         self.style_weights = weights
+
+    def set_regions(self, guides: RegionGuides | None) -> None:
+        """Give each style its own region (None: every style everywhere, blended as `mix` says). With regions,
+        each style's loss compares the Gram matrices of its region with its own picture's, so no style's
+        statistics leak into another's region; a style's weight scales its loss (equal weights: 1 each)."""
+        if guides is not None and guides.masks.shape[0] != len(self.style_grams):
+            raise ValueError(f"{guides.masks.shape[0]} region masks for {len(self.style_grams)} style pictures")
+        self.guides = guides
 
     @staticmethod
     def layers_used() -> tuple[str, ...]:
@@ -121,11 +202,36 @@ class StyleObjective:
         self, features: dict[str, torch.Tensor], image: torch.Tensor, weights: LossWeights
     ) -> dict[str, torch.Tensor]:
         """content, style, tv (unweighted) and total (weighted) losses, as 0-d fp32 tensors."""
-        content = (features[CONTENT_LAYER].float() - self.content_target).pow(2).mean() / self.content_norm
-        style = _tensor_sum(
-            (gram(features[name]) - self.style_targets[name]).pow(2).mean() / self.style_norms[name]
-            for name in STYLE_LAYERS
-        ) / len(STYLE_LAYERS)
+        if self.guides is None:
+            content = (features[CONTENT_LAYER].float() - self.content_target).pow(2).mean() / self.content_norm
+            style = _tensor_sum(
+                (gram(features[name]) - self.style_targets[name]).pow(2).mean() / self.style_norms[name]
+                for name in STYLE_LAYERS
+            ) / len(STYLE_LAYERS)
+        else:
+            content, style = self._guided_losses(features, self.guides)
         tv = total_variation(image)
         total = weights.lam * LAM_SCALE * content + style + weights.tv * tv
         return {"content": content, "style": style, "tv": tv, "total": total}
+
+    def _guided_losses(self, features: dict[str, torch.Tensor],
+                       guides: RegionGuides) -> tuple[torch.Tensor, torch.Tensor]:
+        """The content loss over the free part of the picture only (so lam means what it means without regions,
+        however small the region), and each style's loss over its own region."""
+        feature = features[CONTENT_LAYER]
+        where = guides.content(*feature.shape[-2:])
+        squared = (feature.float() - self.content_target).pow(2).mean(dim=(0, 1))
+        content = (squared * where).sum() / (where.sum().clamp_min(1e-6) * self.content_norm)
+        count = len(self.style_grams)
+        terms = []
+        for name in STYLE_LAYERS:
+            size = features[name].shape[-2:]
+            guide, usable = guides.style(*size), guides.usable(*size)
+            for k, (grams, norms) in enumerate(zip(self.style_grams, self.own_norms, strict=True)):
+                weight = self.style_weights[k] * count
+                if weight <= 0 or not usable[k]:
+                    continue
+                error = (guided_gram(features[name], guide[k]) - grams[name]).pow(2).mean() / norms[name]
+                terms.append(weight * error)
+        style = _tensor_sum(terms) / len(STYLE_LAYERS) if terms else content.new_zeros(())
+        return content, style

@@ -22,9 +22,10 @@ from engine.device import Precision, measure_precision, pick_device
 from engine.errors import DivergenceError, OutOfMemory, SettingsError
 from engine.images import fit_size, resize
 from engine.lbfgs import LBFGS
-from engine.losses import LossWeights, StyleObjective
+from engine.losses import LossWeights, RegionGuides, StyleObjective
 from engine.memory import is_out_of_memory, largest_style_shape, out_of_memory, release_memory
 from engine.network import VGGFeatures, deepest, load_vgg19
+from engine.regions import Regions, feather_sigma, scale_mask
 from engine.settings import MIN_SIZE, RenderSettings, normalise_style_weights
 
 COARSE_START = 128  # longest side of the first scale of a coarse-to-fine run
@@ -182,6 +183,10 @@ class StyleRun:
         if not styles:
             raise ValueError("a run needs at least one style picture")
         mix = self.settings.style_mix(len(styles))  # SettingsError when the weights do not match the styles
+        self._regions = self.settings.regions_for(len(styles))  # SettingsError when the masks do not match
+        self._pending_regions: tuple[Regions | None] | None = None  # (regions,) asked for from another thread
+        self._alpha: torch.Tensor | None = None  # how much of the optimised picture shows at each pixel (regions)
+        self._support: torch.Tensor | None = None  # where the optimised picture is free to change (regions)
         self.backend = backend or Backend.create(self.settings)
         self.total = self.settings.iteration_count
         self.index = self.first = min(max(0, start_index), self.total)
@@ -251,8 +256,59 @@ class StyleRun:
             image = F.interpolate(previous, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 1)
         self.image: torch.Tensor = image.requires_grad_(True)
         self._good = self.image.detach().clone()  # what a diverged step goes back to
+        self._apply_regions()
         self.optimizer = self._new_optimizer()
         self.scale = scale
+
+    def _apply_regions(self) -> None:
+        """The regions at the size being worked on. Where no style goes the picture *is* the content: the network
+        sees the content there (the optimised pixels only where some style goes), and what is shown and saved is
+        the optimised picture over the content through the regions' coverage, its edge softened by a Gaussian
+        (engine.regions.feather_sigma), so no seam shows and a grey mask blends the painting with the photo."""
+        regions = self._regions
+        if regions is None:
+            self._alpha = self._support = None
+            self.objective.set_regions(None)
+            return
+        height, width = self.content.shape[2:]
+        masks = np.stack([scale_mask(mask, width, height) for mask in regions.stack()])
+        with torch.no_grad():
+            masks_t = torch.from_numpy(masks).to(self.backend.device).float().div(255)[:, None]
+            coverage = masks_t.amax(dim=0, keepdim=True)
+            alpha = _gaussian_blur(coverage, feather_sigma(width, height)).clamp(0, 1)
+            alpha = torch.where(alpha < 1 / 512, torch.zeros_like(alpha), alpha)
+            support = (alpha > 0).float()
+        self._alpha, self._support = alpha, support
+        self.objective.set_regions(RegionGuides(masks_t, support))
+
+    @property
+    def regions(self) -> Regions | None:
+        """The regions in use (the latest asked for, in use from the next iteration on); None: everywhere."""
+        pending = self._pending_regions
+        return pending[0] if pending is not None else self._regions
+
+    def set_regions(self, regions: Regions | None) -> None:
+        """New regions (one mask per style picture, or None for every style everywhere), taking effect from the
+        next iteration on, like lam. Raises ValueError for masks the run cannot use."""
+        try:
+            chosen = self.settings.replaced(regions=regions).regions_for(len(self._style_sources))
+        except SettingsError as exc:
+            raise ValueError(exc.reason) from None
+        with self._weights_lock:
+            self._pending_regions = (chosen,)
+
+    def _seen(self) -> torch.Tensor:
+        """What the network sees: the optimised picture, with the content wherever no style goes."""
+        if self._support is None:
+            return self.image
+        return self._support * self.image + (1 - self._support) * self.content
+
+    def _shown(self) -> torch.Tensor:
+        """The picture as shown and saved (detached): with regions, the optimised picture over the content."""
+        image = self.image.detach()
+        if self._alpha is None or self._alpha.shape[-2:] != image.shape[-2:]:  # (a scale that failed to start)
+            return image
+        return (self._alpha * image + (1 - self._alpha) * self.content).clamp(0, 1)
 
     @property
     def weights(self) -> LossWeights:
@@ -317,6 +373,13 @@ class StyleRun:
             self._enter_scale(self.scale + 1)
         with self._weights_lock:
             pending, self._pending_weights = self._pending_weights, None
+            regions, self._pending_regions = self._pending_regions, None
+        if regions is not None and regions[0] != self._regions:
+            self._regions = regions[0]
+            self._apply_regions()
+            if isinstance(self.optimizer, LBFGS):
+                self.optimizer.reset()
+            self._recent_totals.clear()
         if pending is not None:
             if pending != self._weights:
                 if pending.style != self._weights.style:
@@ -363,7 +426,7 @@ class StyleRun:
             work_left=self._work_between(self.index, self.total),
             elapsed=self.elapsed,
             _losses=dict(self._good_losses) if notice else {k: v.detach() for k, v in self.last_losses.items()},
-            _pixels=self.image.detach()[0].clone(),
+            _pixels=self._shown()[0].clone(),
             notice=notice,
             first=self.first,
         )
@@ -434,12 +497,13 @@ class StyleRun:
 
     def result(self) -> np.ndarray:
         """The current image as H x W x 3 uint8."""
-        return to_uint8(self.image[0])
+        return to_uint8(self._shown()[0])
 
     def _closure(self) -> torch.Tensor:
         self.image.grad = None
-        features = self.backend.network(self.image, StyleObjective.layers_used())
-        losses = self.objective(features, self.image, self._weights)
+        seen = self._seen()
+        features = self.backend.network(seen, StyleObjective.layers_used())
+        losses = self.objective(features, seen, self._weights)
         losses["total"].backward()
         self.last_losses = losses
         return losses["total"]
@@ -456,6 +520,23 @@ class StyleRun:
         if self.settings.optimizer == "lbfgs":
             return LBFGS(self.image, history=LBFGS_HISTORY, step_scale=self._step_scale)
         return torch.optim.Adam([self.image], lr=ADAM_LR * self._step_scale)
+
+
+def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """An N x 1 x H x W tensor blurred by a Gaussian of `sigma` pixels (edges repeated, so a region reaching the
+    border stays whole there)."""
+    radius = max(1, int(3 * sigma + 0.5))
+    offsets = torch.arange(-radius, radius + 1, device=image.device, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    height, width = image.shape[-2:]
+    rows = F.pad(image, (radius, radius, 0, 0), mode="replicate") if width > radius else image
+    if width > radius:
+        image = F.conv2d(rows, kernel.view(1, 1, 1, -1))
+    cols = F.pad(image, (0, 0, radius, radius), mode="replicate") if height > radius else image
+    if height > radius:
+        image = F.conv2d(cols, kernel.view(1, 1, -1, 1))
+    return image
 
 
 def _describe(value: torch.Tensor) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from engine import __version__
 from engine.errors import SettingsError
 from engine.names import clean_name
+from engine.regions import Regions
 from engine.untrusted import load_json
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -59,10 +60,13 @@ class RenderSettings:
     multiscale: bool = True  # coarse-to-fine: most iterations at low resolution, then refined at full size
     style_weights: tuple[float, ...] = ()  # one per style picture (empty: all equal); normalised to sum 1 in use
     keep_colours: bool = False  # the result keeps the content's colours (engine.colour, applied after the run)
+    regions: Regions | None = None  # where each style goes (one mask per style picture); None: everywhere
 
     def __post_init__(self) -> None:
         if isinstance(self.style_weights, list):  # as read back from JSON
             object.__setattr__(self, "style_weights", tuple(self.style_weights))
+        if isinstance(self.regions, dict):  # as read back from JSON
+            object.__setattr__(self, "regions", Regions.from_dict(self.regions))
         problems = validate(self)
         if problems:
             raise SettingsError("settings", "; ".join(problems))
@@ -77,7 +81,24 @@ class RenderSettings:
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         values["style_weights"] = list(self.style_weights)
+        values["regions"] = self.regions.to_dict() if self.regions is not None else None
         return values
+
+    def regions_for(self, count: int) -> Regions | None:
+        """The regions a run of `count` style pictures uses: None when there are none or when every style goes
+        everywhere (the same picture, made the faster way). Raises SettingsError when the settings hold masks for
+        another number of styles, or masks that leave no place for any style."""
+        regions = self.regions
+        if regions is None:
+            return None
+        if regions.count != count:
+            raise SettingsError("regions", f"{regions.count} mask{'s were' if regions.count != 1 else ' was'} "
+                                f"given for {count} style picture{'s' if count != 1 else ''}; give one mask per "
+                                "style, in the same order")
+        if regions.keeps_everything:
+            raise SettingsError("regions", "no mask lets any style in (every mask is black): the result would be "
+                                "the content picture; paint where a style goes")
+        return None if regions.is_everywhere else regions
 
     def style_mix(self, count: int) -> tuple[float, ...]:
         """The weights of `count` style pictures, normalised to sum 1 (equal when none are set). Raises
@@ -96,7 +117,7 @@ class RenderSettings:
         kept = {k: v for k, v in values.items() if k in known}
         try:
             return cls(**kept)
-        except TypeError as exc:  # a value of the wrong type, e.g. a string where a number belongs
+        except (TypeError, AttributeError) as exc:  # a value of the wrong type, e.g. a string where a number belongs
             raise SettingsError("settings", str(exc)) from None
 
 
@@ -142,6 +163,8 @@ def validate(settings: RenderSettings) -> list[str]:
         problems.append(f"style_weights {problem}")
     if not isinstance(s.keep_colours, bool):
         problems.append(f"keep_colours must be true or false, not {s.keep_colours!r}")
+    if s.regions is not None and not isinstance(s.regions, Regions):
+        problems.append(f"regions must be masks, not {type(s.regions).__name__}")
     return problems
 
 
@@ -195,6 +218,7 @@ def png_text_chunks(settings: RenderSettings, content_name: str, style_name: str
     extras = "".join([
         f", style scale {settings.style_scale:g}" if settings.style_scale != 1 else "",
         ", keeping the content's colours" if settings.keep_colours else "",
+        f", {settings.regions.describe()}" if settings.regions is not None else "",
     ])
     summary = (
         f"Fude {__version__}: {content_name} in the style of {styles}, lam {settings.lam:g}, "
@@ -233,6 +257,8 @@ def settings_from_record(record: dict[str, Any]) -> tuple[RenderSettings, str]:
     style_weights = record.get("style_weights")
     if isinstance(style_weights, list) and len(style_weights) > MAX_STORED_STYLES:
         raise SettingsError("style_weights", f"more than {MAX_STORED_STYLES} style weights")
+    if "regions" in record and record["regions"] is not None and not isinstance(record["regions"], dict):
+        raise SettingsError("regions", "the stored regions are not a record")
     return RenderSettings.from_dict(record), ignored
 
 
@@ -276,6 +302,11 @@ def describe_changes(before: RenderSettings, after: RenderSettings) -> list[str]
     old, new = before.to_dict(), after.to_dict()
     for f in fields(RenderSettings):
         a, b = old[f.name], new[f.name]
+        if f.name == "regions":
+            if before.regions != after.regions:
+                shown = [r.describe() if r is not None else "none" for r in (before.regions, after.regions)]
+                changes.append("regions repainted" if shown[0] == shown[1] else f"{shown[0]} → {shown[1]}")
+            continue
         if a != b:
             shown = [("auto" if v is None else ", ".join(f"{w:g}" for w in v) if isinstance(v, list)
                       else f"{v:g}" if isinstance(v, float) else str(v)) for v in (a, b)]

@@ -17,7 +17,8 @@ LAYERS = (
     ("app.window",),
     ("app.panels",),
     ("app.widgets", "app.session", "app.worker", "app.preferences", "app.memory_probe", "app.fetch"),
-    ("app.background", "app.loaded_image", "app.qimage", "app.plain_text", "app.refcount_guard"),
+    ("app.background", "app.loaded_image", "app.qimage", "app.plain_text", "app.refcount_guard",
+     "app.region_painting"),
 )
 
 

@@ -14,6 +14,7 @@ from app.qimage import to_qimage
 from app.widgets.image_pane import ImagePane
 from app.widgets.preview_canvas import fit_rect, paint_badge
 from app.widgets.render_controls import format_scale
+from engine.regions import style_colour
 
 MAX_STYLES = 4
 WEIGHT_STEPS = 100  # slider positions of a style's weight (its raw weight; shown normalised)
@@ -66,9 +67,13 @@ class StyleRow(QFrame):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.selected = False
         thumb = plain_label()
+        thumb.setObjectName("styleThumb")
         thumb.setPixmap(_thumbnail(qimage, THUMB_SIDE))
-        thumb.setFixedSize(QSize(THUMB_SIDE, THUMB_SIDE))
-        thumb.setToolTip(literal(image.describe()))
+        # framed in the colour of this painting's region (the Regions editor paints with the same colour)
+        self.colour = QColor(*style_colour(index))
+        thumb.setStyleSheet(f"#styleThumb {{ border: 2px solid {self.colour.name()}; border-radius: 3px; }}")
+        thumb.setFixedSize(QSize(THUMB_SIDE + 4, THUMB_SIDE + 4))
+        thumb.setToolTip(literal(image.describe() + "\nIts regions are painted in this colour."))
         self.name = plain_label()
         self.name.setObjectName("styleName")
         self.name.setToolTip(literal(image.describe() + (f"\n{image.path}" if image.path else "")))
