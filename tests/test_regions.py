@@ -78,6 +78,23 @@ def test_regions_go_through_a_png_and_back_exactly(tmp_path):
     assert "regions" in png_text_chunks(settings, "cat.png", ["a.png", "b.png"])["Description"]
 
 
+def test_regions_survive_the_recovery_copy_and_the_history(tmp_path):
+    from engine.history import HistoryStore
+    from engine.recovery import RecoveryStore
+
+    regions = halves(40, 30, count=2)
+    settings = RenderSettings(size=96, iterations=50, regions=regions)
+    picture = np.full((30, 40, 3), 9, np.uint8)
+    store = RecoveryStore(tmp_path / "recovery", interval_s=0.0)
+    session = store.begin(picture, [picture, picture], "cat.png", ["a.png", "b.png"])
+    assert session.save(picture, settings, 7, 50, force=True)
+    assert store.latest().settings.regions == regions
+    history = HistoryStore(tmp_path / "history")
+    history.add(picture, png_text_chunks(settings, "cat.png", ["a.png", "b.png"]), finished=True)
+    assert history.entries()[0].stored.settings.regions == regions
+    assert HistoryStore(tmp_path / "history").entries()[0].stored.settings.regions == regions  # from the index
+
+
 def _record_with(regions: object) -> dict[str, str]:
     record = {**RenderSettings().to_dict(), "regions": regions}
     return {"fude:settings": json.dumps(record)}
