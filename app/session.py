@@ -209,7 +209,10 @@ class Session(QObject):
         if self._worker is not None and self._state.active and settings.lam != before.lam:
             self._worker.set_lam(settings.lam)
         if self._worker is not None and self._state.active and settings.regions != before.regions:
-            if self._runs_these_styles(self._worker):
+            content = self._content
+            # regions painted on another content picture, or for other paintings, are not the run's
+            if content is not None and content.array is self._worker.job.content and self._runs_these_styles(
+                    self._worker):
                 self._worker.set_regions(settings.regions)
         self.settingsChanged.emit(settings)
         if settings.keep_colours != before.keep_colours and self._raw_result is not None:
