@@ -206,14 +206,13 @@ class Session(QObject):
         if settings == self._settings:
             return
         before, self._settings = self._settings, settings
-        if self._worker is not None and self._state.active and settings.lam != before.lam:
-            self._worker.set_lam(settings.lam)
-        if self._worker is not None and self._state.active and settings.regions != before.regions:
-            content = self._content
-            # regions painted on another content picture, or for other paintings, are not the run's
-            if content is not None and content.array is self._worker.job.content and self._runs_these_styles(
-                    self._worker):
-                self._worker.set_regions(settings.regions)
+        worker = self._worker if self._state.active else None
+        if worker is not None and settings.lam != before.lam:
+            worker.set_lam(settings.lam)
+        # regions painted on another content picture, or for other paintings, are not the run's
+        if (worker is not None and settings.regions != before.regions and self._content is not None
+                and self._content.array is worker.job.content and self._runs_these_styles(worker)):
+            worker.set_regions(settings.regions)
         self.settingsChanged.emit(settings)
         if settings.keep_colours != before.keep_colours and self._raw_result is not None:
             self._show(self._raw_result)
@@ -236,10 +235,10 @@ class Session(QObject):
         before = self._settings
         weights = stored.settings.style_weights
         usable = len(weights) > 1 and len(weights) == len(self._styles)
-        regions = stored.settings.regions
-        regions_usable = regions is not None and regions.count == len(self._styles) and self._content is not None
-        if regions is not None and regions_usable and self._content is not None:
-            regions = regions.resized(self._content.array.shape[1], self._content.array.shape[0])
+        regions, content = stored.settings.regions, self._content
+        regions_usable = regions is not None and regions.count == len(self._styles) and content is not None
+        if regions is not None and content is not None and regions_usable:
+            regions = regions.resized(content.array.shape[1], content.array.shape[0])
         self.set_settings(stored.settings.replaced(style_weights=weights if usable else before.style_weights,
                                                    regions=regions if regions_usable else before.regions))
         changes = describe_changes(before, self._settings)

@@ -164,6 +164,9 @@ class StyleObjective:
             self.style_grams = [{name: gram(f[name]) for name in STYLE_LAYERS} for f in every_style]
         if not self.style_grams:
             raise ValueError("at least one style picture is needed")
+        with torch.no_grad():  # with regions each style is compared with its own picture's Grams, not the mix's
+            self.own_norms = [{name: g.pow(2).mean().clamp_min(1e-12) for name, g in grams.items()}
+                              for grams in self.style_grams]
         self.guides: RegionGuides | None = None
         self.mix(style_weights)
 
@@ -180,9 +183,6 @@ class StyleObjective:
                 targets = {name: _tensor_sum(w * g[name] for w, g in zip(weights, self.style_grams, strict=True))
                            for name in STYLE_LAYERS}
             norms = {name: g.pow(2).mean().clamp_min(1e-12) for name, g in targets.items()}
-            # with regions each style is compared with its own picture's Gram matrices, not with the mix
-            self.own_norms = [{name: g.pow(2).mean().clamp_min(1e-12) for name, g in grams.items()}
-                              for grams in self.style_grams]
         self.style_targets, self.style_norms = targets, norms
         self.style_weights = weights
 

@@ -71,11 +71,7 @@ class Regions:
     masks: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (self.width, self.height)):
-            raise SettingsError("regions", "the mask size must be whole numbers")
-        if not (1 <= self.width <= REGION_MAX_SIDE and 1 <= self.height <= REGION_MAX_SIDE):
-            raise SettingsError("regions", f"masks must be 1 to {REGION_MAX_SIDE} pixels on each side, not "
-                                f"{self.width} x {self.height}")
+        _check_size(self.width, self.height)
         if not isinstance(self.masks, tuple) or not self.masks:
             raise SettingsError("regions", "there must be one mask per style picture")
         if len(self.masks) > MAX_MASKS:
@@ -175,13 +171,9 @@ class Regions:
         never inflates past its stated size. Raises SettingsError."""
         if not isinstance(record, Mapping):
             raise SettingsError("regions", "the stored regions are not a record")
-        width, height, masks = record.get("width"), record.get("height"), record.get("masks")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (width, height)):
-            raise SettingsError("regions", "the stored mask size is not two whole numbers")
-        assert isinstance(width, int) and isinstance(height, int)
-        if not (1 <= width <= REGION_MAX_SIDE and 1 <= height <= REGION_MAX_SIDE):
-            raise SettingsError("regions", f"stored masks must be 1 to {REGION_MAX_SIDE} pixels on each side, not "
-                                f"{width} x {height}")
+        # checked before anything is inflated: the size bounds how much may be
+        width, height = _check_size(record.get("width"), record.get("height"))
+        masks = record.get("masks")
         if not isinstance(masks, list) or not masks or len(masks) > MAX_MASKS:
             raise SettingsError("regions", f"there must be 1 to {MAX_MASKS} stored masks")
         size = width * height
@@ -200,9 +192,21 @@ class Regions:
         return cls(width=width, height=height, masks=tuple(decoded))
 
 
-MAX_MASKS = 64  # as many as style pictures a record may hold (engine.settings.MAX_STORED_STYLES)
+# More style pictures than any run could hold in memory (and so masks); a record with more is damaged or hostile.
+MAX_MASKS = 64
 # a stored mask's base64 text: zlib never makes data more than a little larger than it was
 _MAX_ENCODED = (REGION_MAX_SIDE * REGION_MAX_SIDE + 1024) * 4 // 3 + 16
+
+
+def _check_size(width: object, height: object) -> tuple[int, int]:
+    """(width, height) if they are a mask size, whole numbers from 1 to REGION_MAX_SIDE; else SettingsError."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (width, height)):
+        raise SettingsError("regions", "the mask size must be whole numbers")
+    assert isinstance(width, int) and isinstance(height, int)
+    if not (1 <= width <= REGION_MAX_SIDE and 1 <= height <= REGION_MAX_SIDE):
+        raise SettingsError("regions", f"masks must be 1 to {REGION_MAX_SIDE} pixels on each side, not "
+                            f"{width} x {height}")
+    return width, height
 
 
 def _as_bytes(mask: np.ndarray) -> bytes:
@@ -265,7 +269,7 @@ def colour_coded(regions: Regions) -> np.ndarray:
     coverage = stack.max(axis=0)
     share = stack / np.maximum(stack.sum(axis=0, keepdims=True), 1e-6)
     mixed = np.tensordot(share, colours, axes=([0], [0]))  # H x W x 3: the styles' colours, by their share
-    spread = stack.max(axis=0) - stack.min(axis=0)  # 0 where every style goes alike (white), 1 where one alone
+    spread = coverage - stack.min(axis=0)  # 0 where every style goes alike (white), 1 where one alone
     if regions.count == 1:
         spread = np.zeros_like(spread)
     painted = spread[..., None] * mixed + (1 - spread[..., None]) * np.array(EVERY_STYLE_COLOUR, np.float32)

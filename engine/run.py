@@ -304,10 +304,10 @@ class StyleRun:
         return self._support * self.image + (1 - self._support) * self.content
 
     def _shown(self) -> torch.Tensor:
-        """The picture as shown and saved (detached): with regions, the optimised picture over the content."""
+        """A copy of the picture as shown and saved: with regions, the optimised picture over the content."""
         image = self.image.detach()
         if self._alpha is None or self._alpha.shape[-2:] != image.shape[-2:]:  # (a scale that failed to start)
-            return image
+            return image.clone()
         return (self._alpha * image + (1 - self._alpha) * self.content).clamp(0, 1)
 
     @property
@@ -426,7 +426,7 @@ class StyleRun:
             work_left=self._work_between(self.index, self.total),
             elapsed=self.elapsed,
             _losses=dict(self._good_losses) if notice else {k: v.detach() for k, v in self.last_losses.items()},
-            _pixels=self._shown()[0].clone(),
+            _pixels=self._shown()[0],
             notice=notice,
             first=self.first,
         )
@@ -529,14 +529,8 @@ def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     offsets = torch.arange(-radius, radius + 1, device=image.device, dtype=torch.float32)
     kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
     kernel = kernel / kernel.sum()
-    height, width = image.shape[-2:]
-    rows = F.pad(image, (radius, radius, 0, 0), mode="replicate") if width > radius else image
-    if width > radius:
-        image = F.conv2d(rows, kernel.view(1, 1, 1, -1))
-    cols = F.pad(image, (0, 0, radius, radius), mode="replicate") if height > radius else image
-    if height > radius:
-        image = F.conv2d(cols, kernel.view(1, 1, -1, 1))
-    return image
+    rows = F.conv2d(F.pad(image, (radius, radius, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(rows, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
 
 
 def _describe(value: torch.Tensor) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from engine import __version__
 from engine.errors import SettingsError
 from engine.names import clean_name
-from engine.regions import Regions
+from engine.regions import MAX_MASKS, Regions
 from engine.untrusted import load_json
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -117,7 +117,7 @@ class RenderSettings:
         kept = {k: v for k, v in values.items() if k in known}
         try:
             return cls(**kept)
-        except (TypeError, AttributeError) as exc:  # a value of the wrong type, e.g. a string where a number belongs
+        except TypeError as exc:  # a value of the wrong type, e.g. a string where a number belongs
             raise SettingsError("settings", str(exc)) from None
 
 
@@ -241,8 +241,7 @@ class StoredRender:
     ignored_weights: str = ""  # the weights file the PNG named (never opened: a file must not choose what is read)
 
 
-# More style pictures than any run could hold in memory; a record with more is damaged or hostile.
-MAX_STORED_STYLES = 64
+MAX_STORED_STYLES = MAX_MASKS  # one mask per style picture: engine.regions owns the number
 
 
 def settings_from_record(record: dict[str, Any]) -> tuple[RenderSettings, str]:

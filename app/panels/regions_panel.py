@@ -72,6 +72,9 @@ class RegionsPanel(QObject):
 
     @Slot(object)
     def _on_edited(self, regions: Regions | None) -> None:
+        self._use(regions)
+
+    def _use(self, regions: Regions | None) -> None:
         # every style everywhere is no regions at all: the plain run is the same picture, made faster
         chosen = None if regions is None or regions.is_everywhere else regions
         if chosen != self._session.settings.regions:
@@ -95,7 +98,7 @@ class RegionsPanel(QObject):
         except FudeError as exc:
             self._messages.show_error(f"Load mask: {exc}")
             return False
-        session.update_settings(regions=None if regions.is_everywhere else regions)
+        self._use(regions)
         self._messages.show_info(f"Regions loaded from {clean_name(Path(path).name)} (Undo takes them back).")
         return True
 
