@@ -27,6 +27,8 @@ from engine.memory import is_out_of_memory, largest_style_shape, out_of_memory, 
 from engine.network import VGGFeatures, deepest, load_vgg19
 from engine.regions import Regions, feather_sigma, scale_mask
 from engine.settings import MIN_SIZE, RenderSettings, normalise_style_weights
+from engine.tiled import content_target, style_grams, tiled_losses
+from engine.tiles import Tile, plan_tiles
 
 COARSE_START = 128  # longest side of the first scale of a coarse-to-fine run
 SCALE_FACTOR = 2  # each scale is this much larger than the one before
@@ -167,7 +169,10 @@ class StyleRun:
 
     With `start` (an H x W x 3 uint8 picture) the run starts from that picture instead of noise or the content;
     with `start_index` too, it continues a run that had done that many iterations: it begins at the scale those
-    iterations had reached and does the rest."""
+    iterations had reached and does the rest.
+
+    With `tile`, every scale larger than `tile` px is computed in tiles of at most that size (engine.tiled): the
+    same losses and gradient, in less memory and more time."""
 
     def __init__(
         self,
@@ -177,6 +182,7 @@ class StyleRun:
         backend: Backend | None = None,
         start: np.ndarray | None = None,
         start_index: int = 0,
+        tile: int | None = None,
     ) -> None:
         self.settings = settings or RenderSettings()
         styles = (style,) if isinstance(style, np.ndarray) else tuple(style)
@@ -195,6 +201,8 @@ class StyleRun:
         self._in_a_row = 0  # divergences since the last good step
         self._step_scale = 1.0
         self._failed = False
+        self._tile = tile
+        self.tiles: tuple[Tile, ...] = ()  # the tiles of the scale being worked at
         self._cancel = threading.Event()
         self._weights = LossWeights(lam=self.settings.lam, tv=self.settings.tv_weight, style=mix)
         self._pending_weights: LossWeights | None = None
@@ -241,12 +249,12 @@ class StyleRun:
         self.styles = tuple(to_tensor(resize(style, *fit_size(style.shape[1], style.shape[0], style_side)), device)
                             for style in self._style_sources)
         self.style = self.styles[0]
-        with torch.no_grad():
-            layers = StyleObjective.layers_used()
-            # a generator: each style's features are reduced to Gram matrices before the next one is computed
-            self.objective = StyleObjective(self.backend.network(self.content, layers),
-                                            (self.backend.network(style, layers) for style in self.styles),
-                                            self._weights.style)
+        # targets in tiles too: the style picture of a large run is as large as the result
+        network, tile = self.backend.network, self._tile
+        self.objective = StyleObjective(content_target(network, self.content, tile),
+                                        [style_grams(network, style, tile) for style in self.styles],
+                                        self._weights.style)
+        self.tiles = plan_tiles(height, width, tile)
         if start is not None:
             image = to_tensor(resize(np.asarray(start, dtype=np.uint8), width, height), device)
         elif scale == 0:
@@ -502,9 +510,12 @@ class StyleRun:
     def _closure(self) -> torch.Tensor:
         self.image.grad = None
         seen = self._seen()
-        features = self.backend.network(seen, StyleObjective.layers_used())
-        losses = self.objective(features, seen, self._weights)
-        losses["total"].backward()
+        if len(self.tiles) > 1:
+            losses = tiled_losses(self.backend.network, self.objective, seen, self._weights, self.tiles)
+        else:
+            features = self.backend.network(seen, StyleObjective.layers_used())
+            losses = self.objective(features, seen, self._weights)
+            losses["total"].backward()
         self.last_losses = losses
         return losses["total"]
 

@@ -82,12 +82,12 @@ def test_one_style_objective_matches_the_single_style_formula_exactly(cat, wave,
         style = backend.network(torch.rand(1, 3, 40, 64, generator=torch.Generator().manual_seed(2)), layers)
         image = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(3))
         features = backend.network(image, layers)
-    objective = StyleObjective(content, [style], (1.0,))
+    objective = StyleObjective.from_features(content, [style], (1.0,))
     for name in STYLE_LAYERS:  # the Gatys target and its normaliser, as they were computed for one style
         target = gram(style[name])
         assert torch.equal(objective.style_targets[name], target)
         assert torch.equal(objective.style_norms[name], target.pow(2).mean().clamp_min(1e-12))
-    one = StyleObjective(content, style)(features, image, LossWeights(0.05, 1.0))
+    one = StyleObjective.from_features(content, style)(features, image, LossWeights(0.05, 1.0))
     listed = objective(features, image, LossWeights(0.05, 1.0, (1.0,)))
     assert all(torch.equal(one[k], listed[k]) for k in one)
 
@@ -98,7 +98,7 @@ def test_targets_are_the_weighted_mix_of_the_styles_grams(backend, wave):
         content = backend.network(torch.rand(1, 3, 64, 64), layers)
         first = backend.network(torch.rand(1, 3, 64, 64), layers)
         second = backend.network(torch.rand(1, 3, 64, 48) * 0.3, layers)
-    objective = StyleObjective(content, [first, second], (0.25, 0.75))
+    objective = StyleObjective.from_features(content, [first, second], (0.25, 0.75))
     for name in STYLE_LAYERS:
         mixed = 0.25 * gram(first[name]) + 0.75 * gram(second[name])
         torch.testing.assert_close(objective.style_targets[name], mixed)
