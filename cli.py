@@ -38,6 +38,7 @@ from engine.settings import (
     RenderSettings,
     normalise_style_weights,
 )
+from engine.tiles import MIN_TILE
 
 if TYPE_CHECKING:  # for the type checker only: torch loads when a render starts, not for --help or a bad option
     import numpy as np
@@ -174,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="start from a named preset (" + ", ".join(p.name for p in BUILTIN_PRESETS)
                         + ", or one saved in the window; any case); --lam, --style-scale and --tv-weight "
                         "given as well win over it")
+    render.add_argument("--tile", type=_number(int, MIN_TILE, MAX_SIZE), default=None, metavar="PX",
+                        help="compute the picture in tiles of at most PX px (plus an 80 px border each), giving the "
+                        "same result in less memory and more time; by default only a size that does not fit in "
+                        "memory in one pass is tiled, in the largest tiles that fit")
     render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -293,7 +298,8 @@ def render(args: argparse.Namespace) -> int:
     from engine.errors import DivergenceError, OutOfMemory
     from engine.recovery import RecoveryStore
 
-    job = RenderJob(content, tuple(styles), settings, os.path.basename(args.content), tuple(style_names))
+    job = RenderJob(content, tuple(styles), settings, os.path.basename(args.content), tuple(style_names),
+                    tile=args.tile)
     record = RunRecord(job, max_frames=RECORDED_PER_FRAME * args.frames if evolution else 0)
     # a copy of the picture so far, kept every few seconds, for the window to offer back if this process is killed
     recovery = RecoveryStore().begin(content, styles, job.content_name, style_names)
@@ -359,6 +365,8 @@ class ProgressBar(RunListener):
             print(f"Fude {__version__}: {width}x{height} px, {run.total} iterations, {settings.optimizer}, "
                   f"{backend.device.type} {backend.precision.name}, weights {backend.network.description}",
                   file=sys.stderr)
+            if run.tile is not None and run.final_tiles > 1:
+                print(f"tiles: the full size in {run.final_tiles} tiles of at most {run.tile} px", file=sys.stderr)
             if len(self.style_names) > 1:
                 mix = ", ".join(f"{name} {weight:.2f}" for name, weight in zip(self.style_names, run.style_weights))
                 print(f"styles: {mix}", file=sys.stderr)

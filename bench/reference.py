@@ -26,7 +26,7 @@ class Ruler:
         self.network, self.weights = network, weights
         self.layers = StyleObjective.layers_used()
         with torch.no_grad():
-            self.objective = StyleObjective(self._features(content), self._features(style))
+            self.objective = StyleObjective.from_features(self._features(content), self._features(style))
 
     def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         # the whole network, every time, as the textbook loop does

@@ -48,6 +48,7 @@ class RenderJob:
     style_names: tuple[str, ...]
     start_image: np.ndarray | None = None  # continue from this picture (a restored one) ...
     start_index: int = 0  # ... which had this many iterations done
+    tile: int | None = None  # compute in tiles of at most this many px (None: tiles only when one pass won't fit)
 
     def __post_init__(self) -> None:
         styles = (self.styles,) if isinstance(self.styles, np.ndarray) else tuple(self.styles)
@@ -339,12 +340,12 @@ class RunDriver:
         backend = self._backends.get(job.settings)
         if self._cancelled.is_set():
             return self._cancelled_before_start()
-        self._check_memory(backend)
+        tile = self._check_memory(backend)
         listener.on_phase(PHASE_PICTURES)
         from engine.run import StyleRun
 
         run = StyleRun(job.content, job.styles, job.settings, backend, start=job.start_image,
-                       start_index=job.start_index)
+                       start_index=job.start_index, tile=tile)
         with self._lock:
             self._run = run
             if self._lam != job.settings.lam:
@@ -388,16 +389,21 @@ class RunDriver:
                                   elapsed=0.0)
         return self.outcome
 
-    def _check_memory(self, backend: Backend) -> None:
-        """Warn (and go on) when the run, with room for the evolution's frames, will probably not fit."""
+    def _check_memory(self, backend: Backend) -> int | None:
+        """The tile the run is computed in (None: in one pass): the job's, or when one pass will not fit, with room
+        for the evolution's frames, the largest that does. Warn (and go on) when even that will probably not fit."""
         from engine.memory import check_memory, largest_style_shape
 
         job = self.job
         style_shape = largest_style_shape([style.shape for style in job.styles])
         check = check_memory(job.content.shape, style_shape, job.settings, backend.device,
-                             backend.precision.dtype.itemsize, gif_frames=self.record.max_frames)
+                             backend.precision.dtype.itemsize, gif_frames=self.record.max_frames, tile=job.tile)
         if not check.enough:
             self._listener.on_memory_warning(check)
+        elif check.tile is not None and job.tile is None:
+            self._listener.on_notice(f"{job.settings.size} px does not fit in memory in one pass: it is computed in "
+                                     f"tiles of {check.tile} px, which gives the same picture more slowly.")
+        return check.tile
 
     def _keep_last_picture(self) -> None:
         """After a failure: the run's last good picture into `outcome`, and, if the run got anywhere, into the

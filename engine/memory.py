@@ -8,7 +8,7 @@ import ctypes
 import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from engine.errors import OutOfMemory
 from engine.images import fit_size
 from engine.network import VGG19_BLOCKS
 from engine.settings import MIN_SIZE, RenderSettings
+from engine.tiles import MIN_TILE, TILE_ALIGN, Tile, largest_crop, plan_tiles
 
 # Calibrated on the CPU (bench/bench_soak.py --calibrate: single-scale runs of 21 L-BFGS steps, so its history
 # is full, on a 2-core x86 machine): the peak resident memory a run adds to the process was 111, 236 and 668 MB
@@ -34,14 +35,15 @@ SIZE_STEP = 16  # suggested sizes are a multiple of this
 
 @dataclass(frozen=True)
 class MemoryCheck:
-    """What a run at `size` needs on `device`, what is available there (None: unknown) and the largest size that
-    fits (None when even the smallest does not)."""
+    """What a run at `size` needs on `device`, what is available there (None: unknown), the largest size that
+    fits (None when even the smallest does not) and the tile the run is computed in (None: in one pass)."""
 
     size: int
     device: str
     needed: int
     available: int | None
     fits: int | None
+    tile: int | None = None
 
     @property
     def enough(self) -> bool:
@@ -51,7 +53,8 @@ class MemoryCheck:
         """One line for the user when the run will probably not fit; None when it will (or nobody can tell)."""
         if self.enough:
             return None
-        what = (f"{self.size} px needs about {gigabytes(self.needed)} of memory on {self.device}, but only "
+        tiles = f" even in tiles of {self.tile} px" if self.tile else ""
+        what = (f"{self.size} px needs about {gigabytes(self.needed)} of memory on {self.device}{tiles}, but only "
                 f"{gigabytes(self.available or 0)} is available")
         if self.fits is None:
             return f"{what}; even the smallest size may not fit"
@@ -80,28 +83,52 @@ STYLE_MAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_MAP = "relu4_2"
 
 
-def tensor_bytes(width: int, height: int, style_width: int, style_height: int, element_size: int = 4,
-                 optimizer: str = "lbfgs", history: int = 20) -> int:
-    """Bytes of the tensors alive at a step's peak (the forward pass's saved activations, the backward pass's
-    gradients, the image and the optimiser's state) at `width` x `height`, and while the style's targets are
-    computed: whichever is larger."""
+def _pass_bytes(width: int, height: int, element_size: int) -> int:
+    """Bytes of one forward and backward pass of the network over `width` x `height`: the activations the forward
+    pass saves, the backward pass's gradients and the losses' fp32 copies."""
     maps = _maps(width, height)
-    pixels = 3 * width * height
-    saved = element_size * (pixels + sum(n for _, n in maps))  # each conv's input is kept for the backward
-    largest = max(n for _, n in maps)
-    gradients = 3 * largest * element_size  # a layer's output gradient, its input gradient and a scratch copy
+    saved = element_size * (3 * width * height + sum(n for _, n in maps))  # each conv's input is kept
+    gradients = 3 * max(n for _, n in maps) * element_size  # a layer's output and input gradient, a scratch copy
     losses = 4 * sum(n for name, n in maps if name in (*STYLE_MAPS, CONTENT_MAP))
     if element_size == 4:
         losses = 4 * dict(maps)[CONTENT_MAP]  # fp32 features are used as they are; only content's difference
-    optimiser = (2 * history + 4) * pixels * 4 if optimizer == "lbfgs" else 3 * pixels * 4
-    # image, its gradient, the content picture, the last good image and the one before the step, a frame
-    images = 6 * pixels * 4
-    content_target = 4 * dict(maps)[CONTENT_MAP]
-    stepping = saved + gradients + losses + optimiser + images + content_target
-    style_maps = _maps(style_width, style_height)
-    targets = element_size * (sum(n for name, n in style_maps if name in STYLE_MAPS)
-                              + 2 * max(n for _, n in style_maps))
-    return max(stepping, targets + content_target + images)
+    return saved + gradients + losses
+
+
+def _images_bytes(width: int, height: int) -> int:
+    """Bytes of the image, its gradient, the content picture, the last good image and the one before the step, a
+    frame, and the content's target features."""
+    return 6 * 3 * width * height * 4 + 4 * dict(_maps(width, height))[CONTENT_MAP]
+
+
+def _optimiser_bytes(width: int, height: int, optimizer: str, history: int) -> int:
+    pixels = 3 * width * height
+    return (2 * history + 4) * pixels * 4 if optimizer == "lbfgs" else 3 * pixels * 4
+
+
+def _targets_bytes(width: int, height: int, element_size: int) -> int:
+    """Bytes of a pass without gradients over `width` x `height` that measures a style picture's Gram matrices."""
+    maps = _maps(width, height)
+    return element_size * (sum(n for name, n in maps if name in STYLE_MAPS) + 2 * max(n for _, n in maps))
+
+
+def tensor_bytes(width: int, height: int, style_width: int, style_height: int, element_size: int = 4,
+                 optimizer: str = "lbfgs", history: int = 20, tile: int | None = None) -> int:
+    """Bytes of the tensors alive at a step's peak (a pass's saved activations and gradients, the image and the
+    optimiser's state) at `width` x `height`, and while the style's targets are computed: whichever is larger.
+    With `tile`, every pass is over one tile's crop at a time (engine.tiles), and the picture holds two more
+    copies (the tiles' gradient and the picture they are cut from)."""
+    images = _images_bytes(width, height)
+    picture = images + _optimiser_bytes(width, height, optimizer, history)
+    if tile is None or plan_tiles(height, width, tile) == (Tile.whole(height, width),):
+        stepping = _pass_bytes(width, height, element_size) + picture
+    else:
+        crop_height, crop_width = largest_crop(height, width, tile)
+        stepping = _pass_bytes(crop_width, crop_height, element_size) + picture + 2 * 3 * width * height * 4
+    if tile is not None:
+        style_height, style_width = largest_crop(style_height, style_width, tile)
+    targets = _targets_bytes(style_width, style_height, element_size)
+    return max(stepping, targets + images)
 
 
 def largest_style_shape(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
@@ -114,39 +141,65 @@ def largest_style_shape(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
 
 
 def estimate_bytes(content_shape: tuple[int, ...], style_shape: tuple[int, ...], settings: RenderSettings,
-                   element_size: int = 4, gif_frames: int = 0, history: int = 20) -> int:
+                   element_size: int = 4, gif_frames: int = 0, history: int = 20, tile: int | None = None) -> int:
     """Memory a run of `settings` on pictures of these (H, W, ...) shapes needs beyond what is already resident
     (the process and the network): its final scale, where the images are largest; plus `gif_frames` kept
-    frames of the result for an animation. With several style pictures, pass the one largest_style_shape picks."""
+    frames of the result for an animation; in tiles of at most `tile` px when given. With several style pictures,
+    pass the one largest_style_shape picks."""
     width, height = fit_size(content_shape[1], content_shape[0], settings.size)
     style_side = max(MIN_SIZE, round(settings.size * settings.style_scale))
     style_width, style_height = fit_size(style_shape[1], style_shape[0], style_side)
-    tensors = tensor_bytes(width, height, style_width, style_height, element_size, settings.optimizer, history)
+    tensors = tensor_bytes(width, height, style_width, style_height, element_size, settings.optimizer, history,
+                           tile)
     fixed = FIXED_BYTES.get(settings.optimizer, max(FIXED_BYTES.values()))
     return round(OVERHEAD * tensors) + fixed + gif_frames * 3 * width * height
 
 
 def largest_fitting_size(content_shape: tuple[int, ...], style_shape: tuple[int, ...], settings: RenderSettings,
-                         available: int, element_size: int = 4, gif_frames: int = 0) -> int | None:
+                         available: int, element_size: int = 4, gif_frames: int = 0,
+                         tile: int | None = None) -> int | None:
     """The largest size, at most `settings.size` and a multiple of SIZE_STEP where possible, whose estimate
-    fits in `available` bytes; None when not even the smallest size does."""
+    (in tiles of `tile` px when given) fits in `available` bytes; None when not even the smallest size does."""
     budget = available * FIT_MARGIN
 
     def fits(size: int) -> bool:
-        needed = estimate_bytes(content_shape, style_shape, settings.replaced(size=size), element_size, gif_frames)
+        needed = estimate_bytes(content_shape, style_shape, settings.replaced(size=size), element_size, gif_frames,
+                                tile=tile)
         return needed <= budget
 
-    if not fits(MIN_SIZE):
+    found = _largest(fits, MIN_SIZE, settings.size)
+    if found is None:
         return None
-    low, high = MIN_SIZE, settings.size  # fits(low); the answer is in [low, high]
-    while low < high:
+    rounded = found - found % SIZE_STEP
+    return rounded if rounded >= MIN_SIZE else found
+
+
+def largest_fitting_tile(content_shape: tuple[int, ...], style_shape: tuple[int, ...], settings: RenderSettings,
+                         available: int, element_size: int = 4, gif_frames: int = 0) -> int | None:
+    """The largest tile (a multiple of TILE_ALIGN, at least MIN_TILE) in which a run of `settings` fits in
+    `available` bytes; None when not even MIN_TILE does (the picture's own copies are then too large)."""
+    budget = available * FIT_MARGIN
+
+    def fits(blocks: int) -> bool:
+        needed = estimate_bytes(content_shape, style_shape, settings, element_size, gif_frames,
+                                tile=blocks * TILE_ALIGN)
+        return needed <= budget
+
+    found = _largest(fits, MIN_TILE // TILE_ALIGN, max(MIN_TILE, settings.size) // TILE_ALIGN)
+    return None if found is None else found * TILE_ALIGN
+
+
+def _largest(fits: Callable[[int], bool], low: int, high: int) -> int | None:
+    """The largest n in low..high with fits(n), for a `fits` true up to some n and false after; None if none."""
+    if not fits(low):
+        return None
+    while low < high:  # fits(low); the answer is in [low, high]
         middle = (low + high + 1) // 2
         if fits(middle):
             low = middle
         else:
             high = middle - 1
-    rounded = low - low % SIZE_STEP
-    return rounded if rounded >= MIN_SIZE else low
+    return low
 
 
 def available_bytes(device: torch.device) -> int | None:
@@ -209,15 +262,23 @@ def _address_space_left() -> int | None:
 
 def check_memory(content_shape: tuple[int, ...], style_shape: tuple[int, ...], settings: RenderSettings,
                  device: torch.device, element_size: int = 4, gif_frames: int = 0,
-                 available: int | None = None) -> MemoryCheck:
-    """Whether a run fits on `device` (`available` overrides the measured free memory, for tests)."""
-    needed = estimate_bytes(content_shape, style_shape, settings, element_size, gif_frames)
+                 available: int | None = None, tile: int | None = None) -> MemoryCheck:
+    """Whether a run fits on `device`, and in which tiles: `tile` forces tiles of at most that many px; without it
+    a run that does not fit in one pass gets the largest tile that fits (`available` overrides the measured free
+    memory, for tests)."""
     if available is None:
         available = available_bytes(device)
+    budget = None if available is None else available * FIT_MARGIN
+    needed = estimate_bytes(content_shape, style_shape, settings, element_size, gif_frames, tile=tile)
+    if tile is None and budget is not None and needed > budget:
+        tile = largest_fitting_tile(content_shape, style_shape, settings, available or 0, element_size,
+                                    gif_frames) or MIN_TILE
+        needed = estimate_bytes(content_shape, style_shape, settings, element_size, gif_frames, tile=tile)
     fits: int | None = settings.size
-    if available is not None and needed > available * FIT_MARGIN:
-        fits = largest_fitting_size(content_shape, style_shape, settings, available, element_size, gif_frames)
-    return MemoryCheck(size=settings.size, device=device.type, needed=needed, available=available, fits=fits)
+    if available is not None and budget is not None and needed > budget:
+        fits = largest_fitting_size(content_shape, style_shape, settings, available, element_size, gif_frames, tile)
+    return MemoryCheck(size=settings.size, device=device.type, needed=needed, available=available, fits=fits,
+                       tile=None if tile is None or tile >= settings.size else tile)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

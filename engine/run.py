@@ -26,12 +26,11 @@ from engine.losses import LossWeights, RegionGuides, StyleObjective
 from engine.memory import is_out_of_memory, largest_style_shape, out_of_memory, release_memory
 from engine.network import VGGFeatures, deepest, load_vgg19
 from engine.regions import Regions, feather_sigma, scale_mask
+from engine.schedule import plan_scales
 from engine.settings import MIN_SIZE, RenderSettings, normalise_style_weights
 from engine.tiled import content_target, style_grams, tiled_losses
 from engine.tiles import Tile, plan_tiles
 
-COARSE_START = 128  # longest side of the first scale of a coarse-to-fine run
-SCALE_FACTOR = 2  # each scale is this much larger than the one before
 ADAM_LR = 0.02  # per-step change of a pixel in [0, 1]; Adam's step does not depend on the loss's scale
 LBFGS_HISTORY = 20  # curvature pairs kept by L-BFGS
 NOISE_STD = 0.1  # the noise start: mid-grey plus Gaussian noise of this standard deviation
@@ -43,23 +42,6 @@ MAX_RECOVERIES_IN_A_ROW = 8  # then (the step is 1/256 of what it was) the probl
 # little that an eye can see, and the run ends early.
 CONVERGED_WINDOW = 10
 CONVERGED_GAIN = 0.01
-
-
-def plan_scales(size: int, iterations: int, multiscale: bool = True) -> list[tuple[int, int]]:
-    """(longest side, iterations) for each scale of a run, coarse to fine: an equal share each, at least one;
-    the sum is `iterations`. Without `multiscale`, or when `size` is small, the whole run is at `size`.
-
-    Why equal shares, though a finer iteration costs 4x more: the coarse scales settle the large shapes in a
-    few dozen iterations, but the fine texture is only made at the full size, and it takes about 100 full-size
-    iterations to finish (ruler at 512 px from the 256 px result: 43 its 0.295, 100 its 0.269, 200 its 0.257;
-    by eye 43 still shows grain that 100 has resolved). Halving the share per scale gave the full size 43."""
-    sides = [size]
-    while multiscale and sides[0] / SCALE_FACTOR >= COARSE_START:
-        sides.insert(0, round(sides[0] / SCALE_FACTOR))
-    sides = sides[: max(1, iterations)]
-    counts = [max(1, iterations // len(sides)) for _ in sides]
-    counts[0] += iterations - sum(counts)  # rounding goes to the cheapest scale
-    return list(zip(sides, counts))
 
 
 @dataclass(frozen=True)
@@ -229,6 +211,17 @@ class StyleRun:
         else:
             return
         raise self._out_of_memory()  # outside the except block, so the failed frames' tensors are freed first
+
+    @property
+    def tile(self) -> int | None:
+        """The largest tile a scale is computed in (None: every scale in one pass)."""
+        return self._tile
+
+    @property
+    def final_tiles(self) -> int:
+        """How many tiles the full size is computed in (1: in one pass)."""
+        width, height = self.size
+        return len(plan_tiles(height, width, self._tile))
 
     @property
     def size(self) -> tuple[int, int]:

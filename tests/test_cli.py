@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -48,6 +49,18 @@ def test_render_writes_png_with_settings_and_gif(tmp_path, cat_path, wave_path):
         assert 2 <= animation.n_frames <= 5  # at most 4 recorded, plus the finished picture
         animation.seek(animation.n_frames - 1)
         assert animation.info["duration"] > 1000  # the last frame is held
+
+
+def test_tile_computes_the_picture_in_tiles_with_the_same_result(tmp_path, cat_path, wave_path):
+    outputs = []
+    for tile in ((), ("--tile", "64")):
+        out = tmp_path / f"tiled{len(tile)}.png"
+        result = fude("render", str(cat_path), str(wave_path), "-o", str(out), "--size", "160", "--iterations", "3",
+                      "--single-scale", "--precision", "fp32", "--device", "cpu", *tile)
+        assert result.returncode == 0, result.stderr
+        assert ("tiles: the full size in 6 tiles of at most 64 px" in result.stderr) == bool(tile)
+        outputs.append(np.asarray(Image.open(out).convert("RGB"), dtype=int))
+    assert np.abs(outputs[0] - outputs[1]).max() <= 1
 
 
 def test_default_output_name(tmp_path, cat_path, wave_path):
@@ -105,6 +118,8 @@ def test_read_only_output_folder(tmp_path, cat_path, wave_path):
     ("--lam", "lots", "not a number"),
     ("--optimizer", "sgd", "invalid choice"),
     ("--device", "tpu", "invalid choice"),
+    ("--tile", "10", "at least 64"),
+    ("--tile", "big", "not an integer"),
 ])
 def test_bad_option_values_are_refused_by_the_parser(cat_path, wave_path, option, value, words):
     result = fude("render", str(cat_path), str(wave_path), option, value)
@@ -119,7 +134,7 @@ def test_help_explains_every_option():
     render = fude("render", "--help")
     assert render.returncode == 0
     for option in ("--output", "--gif", "--lam", "--size", "--iterations", "--seed", "--init", "--optimizer",
-                   "--device", "--weights", "--style-scale", "--precision", "--single-scale"):
+                   "--device", "--weights", "--style-scale", "--precision", "--single-scale", "--tile"):
         assert option in render.stdout
 
 

@@ -152,6 +152,31 @@ def test_command_line_warns_when_a_run_will_not_fit(cat_path, wave_path, tmp_pat
     assert out.exists()
 
 
+def test_a_run_that_does_not_fit_in_one_pass_is_tiled(cat_path, wave_path, cat, wave, tmp_path, backend, monkeypatch,
+                                                      capsys):
+    import cli
+    import engine.memory
+    from engine.run import Backend
+
+    settings = RenderSettings(size=448, iterations=1, multiscale=False, device="cpu", precision="fp32")
+    one_pass = estimate_bytes(cat.shape, wave.shape, settings)
+    in_tiles = estimate_bytes(cat.shape, wave.shape, settings, tile=128)
+    assert in_tiles < one_pass
+    available = round((one_pass + in_tiles) / 2 / FIT_MARGIN)
+    check = check_memory(cat.shape, wave.shape, settings, torch.device("cpu"), available=available)
+    assert check.enough and check.tile is not None and 128 <= check.tile < 448
+    monkeypatch.setattr(Backend, "create", classmethod(lambda cls, settings: backend))
+    monkeypatch.setattr(engine.memory, "available_bytes", lambda device: available)
+    out = tmp_path / "o.png"
+    assert cli.main(["render", str(cat_path), str(wave_path), "-o", str(out), "--size", "448", "--iterations", "1",
+                     "--single-scale", "--device", "cpu", "--precision", "fp32"]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" not in err
+    assert f"note: 448 px does not fit in memory in one pass: it is computed in tiles of {check.tile} px" in err
+    assert f"tiles of at most {check.tile} px" in err
+    assert out.exists()
+
+
 REAL_OOM_SCRIPT = """
 import resource, sys
 from pathlib import Path
@@ -171,14 +196,15 @@ sys.exit(cli.main(sys.argv[2:]))
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and RLIMIT_AS")
 def test_a_real_allocation_failure_in_the_command_line_keeps_the_picture(cat_path, wave_path, tmp_path):
-    """Under an address-space limit 1 GB above what the process holds, a 1024 px run (about 2.6 GB) really
-    runs out: the CPU allocator fails, the run ends with one line that suggests a size, and the last good picture
-    is written."""
+    """Under an address-space limit 1 GB above what the process holds, a 1024 px run (about 2.6 GB) in one pass
+    (--tile 1024: one tile; left to itself the run would be tiled to fit) really runs out: the CPU allocator fails,
+    the run ends with one line that suggests a size, and the last good picture is written."""
     out = tmp_path / "out.png"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(REAL_OOM_SCRIPT), "1024", "render", str(cat_path), str(wave_path),
-         "-o", str(out), "--size", "1024", "--iterations", "4", "--device", "cpu", "--precision", "fp32"],
+         "-o", str(out), "--size", "1024", "--iterations", "4", "--device", "cpu", "--precision", "fp32",
+         "--tile", "1024"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 1, result.stderr

@@ -149,7 +149,7 @@ def test_tiny_and_extreme_pictures_render(wave, small, backend):
 
 
 def test_plan_scales_gives_each_scale_an_equal_share():
-    from engine.run import plan_scales
+    from engine.schedule import plan_scales
 
     plan = plan_scales(512, 300)
     assert plan == [(128, 100), (256, 100), (512, 100)]

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from engine.images import fit_size
 from engine.losses import LossWeights, RegionGuides, StyleObjective
 from engine.regions import Regions
 from engine.run import StyleRun
+from engine.schedule import describe_seconds, plan_scales, run_work
 from engine.settings import RenderSettings
 from engine.tiled import content_target, style_grams, tiled_losses
 from engine.tiles import MIN_TILE, RECEPTIVE_REACH, TILE_ALIGN, TILE_BORDER, Tile, plan_tiles, work_factor
@@ -125,3 +127,38 @@ def test_coarse_scales_run_untiled(cat, wave, backend) -> None:
         counts.append(len(run.tiles))
     assert run.schedule[0][0] <= 200 < run.schedule[-1][0]
     assert counts[0] == 1 and counts[-1] > 1
+
+
+def test_the_work_of_a_run_counts_every_scale_and_the_tiles_extra_pass() -> None:
+    settings = RenderSettings(size=2048, iterations=30)
+    untiled = run_work(2048, 1536, settings)
+    assert untiled == sum(n * w * h for (side, n) in plan_scales(2048, 30)
+                          for w, h in [fit_size(2048, 1536, side)])
+    tiled = run_work(2048, 1536, settings, tile=512)
+    assert 1.2 * untiled < tiled < 2.0 * untiled  # only the 1024 and 2048 px scales are tiled
+    assert describe_seconds(12.4) == "about 12 s" and describe_seconds(600) == "about 10 min"
+    assert describe_seconds(3 * 3600 + 20 * 60) == "about 3 h 20 min"
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_lbfgs_with_its_history_in_fp16_converges_as_in_fp32(monkeypatch, compact: bool) -> None:
+    """A large picture's curvature pairs are kept in fp16 (half the memory of its L-BFGS history)."""
+    import engine.lbfgs
+
+    monkeypatch.setattr(engine.lbfgs, "COMPACT_ABOVE", 0 if compact else 10**12)
+    generator = torch.Generator().manual_seed(0)
+    curvature = torch.rand(3000, generator=generator) * 99 + 1  # an ill-conditioned quadratic
+    x = torch.rand(3000, generator=generator).requires_grad_(True)
+    optimizer = engine.lbfgs.LBFGS(x)
+    assert optimizer.compact == compact
+
+    def loss() -> torch.Tensor:
+        x.grad = None
+        value = 0.5 * (curvature * x * x).sum()
+        value.backward()
+        return value
+
+    start = float(loss().detach())
+    for _ in range(60):
+        optimizer.step(loss)
+    assert float(loss().detach()) < 1e-6 * start

@@ -1,6 +1,7 @@
 """The sizes the Advanced size field offers: the free memory of the chosen device, measured in the background
 whenever the field is shown (and again when the device changes or a run has freed its memory), and the largest
-size whose memory estimate fits for the pictures and settings in use."""
+size whose memory estimate fits for the pictures and settings in use (in tiles where one pass does not); and how
+long the size in use should take on that device, from its measured speed."""
 
 from __future__ import annotations
 
@@ -68,9 +69,11 @@ class SizeOfferPanel(QObject):
             return
         if memory.problem:
             self._advanced.set_size_limit(None, f"{memory.choice}: {memory.problem}")
+            self._advanced.set_duration("")
             return
         session = self._session
         content = session.content
         offer = size_offer(memory, None if content is None else content.array.shape,
                            [style.array.shape for style in session.styles], session.settings)
         self._advanced.set_size_limit(offer.maximum, offer.reason)
+        self._advanced.set_duration(offer.duration)

@@ -240,14 +240,21 @@ class AdvancedPanel(QWidget):
         self.size_spin.setRange(MIN_SIZE, MAX_SIZE)
         self.size_spin.setSingleStep(64)
         self.size_spin.setSuffix(" px")
-        self.size_spin.setToolTip("Longest side of the result. Time per iteration grows with the square of it. Only "
-                             "sizes that fit in the device's memory are offered.")
+        self.size_spin.setToolTip("Longest side of the result. Time per iteration grows with the square of it. Sizes "
+                                  "too large for one pass through the network are computed in tiles (the same "
+                                  "picture, more slowly); only sizes that fit in the device's memory are offered.")
         self.size_spin.valueChanged.connect(self._on_size_changed)
         self.size_note = plain_label("")
         self.size_note.setObjectName("sizeNote")
         self.size_note.setWordWrap(True)
         self.size_note.setStyleSheet("color: #5f5f66; font-size: 11px;")
         self.size_note.setVisible(False)
+        self.duration_note = plain_label("")
+        self.duration_note.setObjectName("durationNote")
+        self.duration_note.setWordWrap(True)
+        self.duration_note.setStyleSheet("color: #5f5f66; font-size: 11px;")
+        self.duration_note.setToolTip("Measured on this device when this panel was opened.")
+        self.duration_note.setVisible(False)
         self._wanted_size = settings.size  # the size asked for, offered again when more memory is free
         self._limit_reason = ""
         self._limiting = False
@@ -278,6 +285,7 @@ class AdvancedPanel(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Size", self.size_spin)
         form.addRow("", self.size_note)
+        form.addRow("", self.duration_note)
         form.addRow("Iterations", self.iterations)
         form.addRow("Start from", self.init)
         form.addRow("Optimiser", self.optimizer)
@@ -339,6 +347,11 @@ class AdvancedPanel(QWidget):
         self.size_spin.setMaximum(limit)
         self._limiting = False
         self._set_size(self._wanted_size)
+
+    def set_duration(self, text: str) -> None:
+        """How long a run at the size shown should take here ("" when unknown)."""
+        self.duration_note.setText(text)
+        self.duration_note.setVisible(bool(text))
 
     def _set_size(self, size: int) -> None:
         self._limiting = True

@@ -272,28 +272,42 @@ def test_the_preview_shows_the_strokes_at_the_result_size(window):
 # ---- 4. the sizes that fit ----
 
 
-def test_the_size_field_offers_what_fits_and_says_why(window, cat_path, wave_path):
+def test_the_size_field_offers_what_fits_in_tiles_and_says_why(window, cat_path, wave_path):
     from engine.memory import FIT_MARGIN, estimate_bytes, largest_fitting_size
+    from engine.tiles import MIN_TILE
 
     window.content_pane.load_path(cat_path)
     window.style_pane.load_path(wave_path)
-    window.advanced.size_spin.setValue(512)
+    window.advanced.size_spin.setValue(4096)
     settings = window.session.settings
     cat, wave = window.content_pane.image.array.shape, window.style_pane.image.array.shape
-    available = round(estimate_bytes(cat, wave, settings.replaced(size=400), gif_frames=60) / FIT_MARGIN)
-    expected = largest_fitting_size(cat, wave, settings.replaced(size=MAX_SIZE), available, gif_frames=60)
-    assert expected is not None and 352 <= expected <= 400
-    window.size_offer.set_device_memory(DeviceMemory("auto", "cpu", available))
+    available = round(estimate_bytes(cat, wave, settings.replaced(size=1400), gif_frames=60, tile=MIN_TILE)
+                      / FIT_MARGIN)
+    at_once = largest_fitting_size(cat, wave, settings.replaced(size=MAX_SIZE), available, gif_frames=60)
+    expected = largest_fitting_size(cat, wave, settings.replaced(size=MAX_SIZE), available, gif_frames=60,
+                                    tile=MIN_TILE)
+    assert at_once is not None and expected is not None and at_once < expected and 1296 <= expected <= 1400
+    window.size_offer.set_device_memory(DeviceMemory("auto", "cpu", available, seconds_per_pixel=1e-6))
     assert window.advanced.size_spin.maximum() == expected
     assert window.advanced.size_spin.value() == expected
     note = window.advanced.size_note.text()
-    assert f"Up to {expected} px fits" in note and "free on the CPU" in note and "512 px was asked for" in note
+    assert f"Up to {expected} px fits" in note and f"above {at_once} px in tiles" in note
+    assert "free on the CPU" in note and "4096 px was asked for" in note
     assert window.session.settings.size == expected
+    duration = window.advanced.duration_note.text()
+    assert duration.startswith(f"{expected} px: about ") and "in tiles of" in duration and "here" in duration
+    assert not window.advanced.duration_note.isHidden()
 
     window.size_offer.set_device_memory(DeviceMemory("auto", "cuda", available * 1000))
-    assert window.advanced.size_spin.value() == 512  # the size asked for is back once it fits
-    assert window.advanced.size_spin.maximum() > 2048 and "on the GPU" in window.advanced.size_note.text()
+    assert window.advanced.size_spin.value() == 4096  # the size asked for is back once it fits
+    assert window.advanced.size_spin.maximum() == MAX_SIZE and "on the GPU" in window.advanced.size_note.text()
     assert "asked for" not in window.advanced.size_note.text()
+    assert window.advanced.duration_note.text() == ""  # this device's speed was not measured
+
+    window.size_offer.set_device_memory(DeviceMemory("auto", "cpu", available, seconds_per_pixel=1e-6))
+    window.advanced.size_spin.setValue(256)  # one pass: no tiles, and far quicker
+    assert window.advanced.duration_note.text().startswith("256 px: about ")
+    assert "tiles" not in window.advanced.duration_note.text()
 
 
 def test_the_free_memory_is_measured_off_the_gui_thread(window, qtbot):
@@ -309,6 +323,8 @@ def test_the_free_memory_is_measured_off_the_gui_thread(window, qtbot):
     assert window.size_offer.device_memory == memory
     assert 32 <= window.advanced.size_spin.maximum() <= MAX_SIZE
     assert "fits in" in window.advanced.size_note.text()
+    assert memory.seconds_per_pixel is not None and memory.seconds_per_pixel > 0  # measured there too
+    assert window.advanced.duration_note.text().startswith(f"{window.advanced.size_spin.value()} px: about ")
 
 
 def test_an_unavailable_device_is_said_in_the_size_note(window, qtbot):

@@ -23,8 +23,8 @@ from tests.pictures import gradient
 TIMEOUT_MS = 30_000
 
 
-def _gated(record: list[str], gate: threading.Event) -> Callable[[str], DeviceMemory]:
-    def measure(choice: str) -> DeviceMemory:
+def _gated(record: list[str], gate: threading.Event) -> Callable[[str, bool], DeviceMemory]:
+    def measure(choice: str, speed: bool) -> DeviceMemory:
         record.append(choice)
         gate.wait()
         return DeviceMemory(choice, "cpu", 2**30)
@@ -50,7 +50,7 @@ def test_the_probe_measures_the_latest_request_after_the_one_under_way(qtbot) ->
 
 
 def test_a_probe_that_fails_reports_an_unknown_limit(qtbot) -> None:
-    def broken(choice: str) -> DeviceMemory:
+    def broken(choice: str, speed: bool) -> DeviceMemory:
         raise RuntimeError("no driver")
 
     probe = MemoryProbe(measure_fn=broken)
