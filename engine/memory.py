@@ -16,6 +16,7 @@ import torch
 
 from engine.errors import OutOfMemory
 from engine.images import fit_size
+from engine.lbfgs import COMPACT_ABOVE
 from engine.network import VGG19_BLOCKS
 from engine.settings import MIN_SIZE, RenderSettings
 from engine.tiles import MIN_TILE, TILE_ALIGN, Tile, largest_crop, plan_tiles
@@ -102,8 +103,13 @@ def _images_bytes(width: int, height: int) -> int:
 
 
 def _optimiser_bytes(width: int, height: int, optimizer: str, history: int) -> int:
-    pixels = 3 * width * height
-    return (2 * history + 4) * pixels * 4 if optimizer == "lbfgs" else 3 * pixels * 4
+    """Adam's two moments and a scratch copy; L-BFGS's curvature pairs (fp16 for a large picture, see
+    engine.lbfgs.COMPACT_ABOVE) and four fp32 vectors (the last gradient and step, the direction, a scratch)."""
+    values = 3 * width * height
+    if optimizer != "lbfgs":
+        return 3 * values * 4
+    pair_bytes = 2 if values > COMPACT_ABOVE else 4
+    return 2 * history * values * pair_bytes + 4 * values * 4
 
 
 def _targets_bytes(width: int, height: int, element_size: int) -> int:

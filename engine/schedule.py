@@ -39,7 +39,7 @@ def plan_scales(size: int, iterations: int, multiscale: bool = True) -> list[tup
     sides = [size]
     while multiscale and sides[0] / SCALE_FACTOR >= COARSE_START:
         sides.insert(0, round(sides[0] / SCALE_FACTOR))
-    sides = sides[: max(1, iterations)]
+    sides = sides[-max(1, iterations):]  # with fewer iterations than scales, the finest: the result has its size
     counts = [max(1, iterations // len(sides)) for _ in sides]
     counts[0] += iterations - sum(counts)  # rounding goes to the cheapest scale
     return list(zip(sides, counts))

@@ -156,7 +156,7 @@ def test_plan_scales_gives_each_scale_an_equal_share():
     assert plan_scales(512, 301) == [(128, 101), (256, 100), (512, 100)]  # rounding goes to the cheapest
     assert plan_scales(512, 300, multiscale=False) == [(512, 300)]
     assert plan_scales(64, 10) == [(64, 10)]  # too small to go coarser
-    assert sum(n for _, n in plan_scales(1024, 3)) == 3  # never more scales than iterations
+    assert plan_scales(1024, 3) == [(256, 1), (512, 1), (1024, 1)]  # never more scales than iterations; the finest
 
 
 def test_coarse_to_fine_frames_grow_to_the_full_size(cat, wave, small, backend):
