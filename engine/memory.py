@@ -19,7 +19,7 @@ from engine.images import fit_size
 from engine.lbfgs import COMPACT_ABOVE
 from engine.network import VGG19_BLOCKS
 from engine.settings import MIN_SIZE, RenderSettings
-from engine.tiles import MIN_TILE, TILE_ALIGN, Tile, largest_crop, plan_tiles
+from engine.tiles import MIN_TILE, TILE_ALIGN, largest_crop, plan_tiles
 
 # Calibrated on the CPU (bench/bench_soak.py --calibrate: single-scale runs of 21 L-BFGS steps, so its history
 # is full, on a 2-core x86 machine): the peak resident memory a run adds to the process was 111, 236 and 668 MB
@@ -126,7 +126,7 @@ def tensor_bytes(width: int, height: int, style_width: int, style_height: int, e
     copies (the tiles' gradient and the picture they are cut from)."""
     images = _images_bytes(width, height)
     picture = images + _optimiser_bytes(width, height, optimizer, history)
-    if tile is None or plan_tiles(height, width, tile) == (Tile.whole(height, width),):
+    if tile is None or len(plan_tiles(height, width, tile)) == 1:
         stepping = _pass_bytes(width, height, element_size) + picture
     else:
         crop_height, crop_width = largest_crop(height, width, tile)
@@ -274,14 +274,13 @@ def check_memory(content_shape: tuple[int, ...], style_shape: tuple[int, ...], s
     memory, for tests)."""
     if available is None:
         available = available_bytes(device)
-    budget = None if available is None else available * FIT_MARGIN
     needed = estimate_bytes(content_shape, style_shape, settings, element_size, gif_frames, tile=tile)
-    if tile is None and budget is not None and needed > budget:
-        tile = largest_fitting_tile(content_shape, style_shape, settings, available or 0, element_size,
+    if tile is None and available is not None and needed > available * FIT_MARGIN:
+        tile = largest_fitting_tile(content_shape, style_shape, settings, available, element_size,
                                     gif_frames) or MIN_TILE
         needed = estimate_bytes(content_shape, style_shape, settings, element_size, gif_frames, tile=tile)
     fits: int | None = settings.size
-    if available is not None and budget is not None and needed > budget:
+    if available is not None and needed > available * FIT_MARGIN:
         fits = largest_fitting_size(content_shape, style_shape, settings, available, element_size, gif_frames, tile)
     return MemoryCheck(size=settings.size, device=device.type, needed=needed, available=available, fits=fits,
                        tile=None if tile is None or tile >= settings.size else tile)
