@@ -167,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--keep-colours", "--keep-colors", dest="keep_colours", action="store_true",
                         help="keep the content's colours: take only the painting's strokes and textures "
                         "(the result's brightness with the content's colours)")
+    render.add_argument("--match-colours", "--match-colors", dest="match_colours", action="store_true",
+                        help="move each painting's colours onto the content's before the run (their mean and "
+                        "covariance), so the strokes come in the content's palette while the texture stays the "
+                        "painting's")
     render.add_argument("--mask", action="append", default=[], metavar="MASK",
                         help="where a STYLE goes: one black-and-white picture per STYLE, in the same order (white: "
                         "that style goes there; black: it does not; grey blends); where no mask is white the "
@@ -262,13 +266,14 @@ def settings_from_args(args: argparse.Namespace) -> RenderSettings:
     return base.replaced(
         size=args.size, iterations=args.iterations, seed=args.seed, init=args.init,
         optimizer=args.optimizer, device=args.device, precision=args.precision, weights=args.weights,
-        multiscale=not args.single_scale, style_weights=weights, keep_colours=args.keep_colours, **chosen,
+        multiscale=not args.single_scale, style_weights=weights, keep_colours=args.keep_colours,
+        match_colours=args.match_colours, **chosen,
     )
 
 
 def render(args: argparse.Namespace) -> int:
     from engine.export import animation_format, check_writable
-    from engine.images import load_image
+    from engine.images import load_image, load_picture
 
     output = Path(args.output) if args.output else default_output(args.content, args.style)
     evolution = Path(args.evolution) if args.evolution else None
@@ -283,7 +288,7 @@ def render(args: argparse.Namespace) -> int:
         raise SettingsError("--mask", f"{len(args.mask)} mask{'s' if len(args.mask) != 1 else ''} for "
                             f"{len(args.style)} style picture{'s' if len(args.style) != 1 else ''}; give one --mask "
                             "per STYLE, in the same order")
-    content = load_image(args.content)
+    content, alpha = load_picture(args.content)  # a transparent background is set aside, and given back
     styles = [load_image(path) for path in args.style]
     if args.mask:
         settings = settings.replaced(regions=load_regions(args.mask, content))
@@ -293,13 +298,12 @@ def render(args: argparse.Namespace) -> int:
             raise SettingsError("--mask", exc.reason) from None
     style_names = [os.path.basename(path) for path in args.style]
 
-    from engine.colour import keep_colours
     from engine.driver import BackendCache, RenderJob, RunDriver, RunRecord
     from engine.errors import DivergenceError, OutOfMemory
     from engine.recovery import RecoveryStore
 
     job = RenderJob(content, tuple(styles), settings, os.path.basename(args.content), tuple(style_names),
-                    tile=args.tile)
+                    tile=args.tile, content_alpha=alpha)
     record = RunRecord(job, max_frames=RECORDED_PER_FRAME * args.frames if evolution else 0)
     # a copy of the picture so far, kept every few seconds, for the window to offer back if this process is killed
     recovery = RecoveryStore().begin(content, styles, job.content_name, style_names)
@@ -325,7 +329,8 @@ def render(args: argparse.Namespace) -> int:
     assert outcome is not None  # drive() returned, or was interrupted once the run existed
     record.set_latest(outcome.image)  # the evolution ends with the picture written
     # the run's pictures are kept as it made them (the recovery copy too); the files get the content's colours
-    result = keep_colours(outcome.image, content) if settings.keep_colours else outcome.image
+    # (with Keep colours) and its transparency
+    result = record.presented(outcome.image, settings.keep_colours)
     _save_results(args, settings, output, evolution, result, record.gif_images(keep_colours=settings.keep_colours))
     recovery.discard()  # the picture is in its file now
     done = f"{outcome.index} of {outcome.total} iterations in {outcome.elapsed:.1f} s"

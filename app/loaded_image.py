@@ -14,12 +14,15 @@ from engine.names import clean_name
 class LoadedImage:
     """A picture in a pane: the pixels, the name shown and stored in results, and the file it came from."""
 
-    array: np.ndarray  # H x W x 3 uint8
+    array: np.ndarray  # H x W x 3 uint8 (a transparent picture's over engine.transparency's neutral grey)
     name: str  # cleaned for showing (one line, bounded): it may come from a hostile file name or link
     path: str | None = None
+    alpha: np.ndarray | None = None  # H x W uint8, set aside (None: opaque); a content's comes back in the result
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", clean_name(self.name))
+        if self.alpha is not None and self.alpha.shape != self.array.shape[:2]:
+            raise ValueError(f"an alpha channel of {self.alpha.shape} for a picture of {self.array.shape[:2]}")
 
     @property
     def width(self) -> int:

@@ -19,7 +19,6 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal, Slot
 
 from app.loaded_image import LoadedImage
 from app.worker import PreviewFrame, RenderWorker
-from engine.colour import keep_colours
 from engine.driver import BackendCache, Progress, RenderJob, RunOutcome, RunRecord
 from engine.errors import FudeError, OutOfMemory
 from engine.recovery import Recovered, RecoverySession, RecoveryStore
@@ -270,15 +269,27 @@ class Session(QObject):
             return False
         return self._start_run((found.image, found.index))
 
-    def _start_run(self, resume: tuple[np.ndarray, int] | None) -> bool:
-        if self._state is not RunState.IDLE or self.running:
+    def run_job(self, content: LoadedImage, styles: Sequence[LoadedImage], settings: RenderSettings) -> bool:
+        """Start a run of these pictures and settings (a queued job) without changing the panes or the settings
+        in use; False, with an error saying why, when it cannot (a run is going, or the settings do not suit)."""
+        if not styles:
+            self.error.emit("Start: add a style picture (the painting) first.")
             return False
+        return self._start(content, tuple(styles), settings, None)
+
+    def _start_run(self, resume: tuple[np.ndarray, int] | None) -> bool:
         content, styles = self._content, self._styles
         if content is None or not styles:
-            missing = "a content picture (the creature)" if content is None else "a style picture (the painting)"
-            self.error.emit(f"Start: add {missing} first.")
+            if self._state is RunState.IDLE and not self.running:
+                missing = "a content picture (the creature)" if content is None else "a style picture (the painting)"
+                self.error.emit(f"Start: add {missing} first.")
             return False
-        settings = self._settings
+        return self._start(content, styles, self._settings, resume)
+
+    def _start(self, content: LoadedImage, styles: tuple[LoadedImage, ...], settings: RenderSettings,
+               resume: tuple[np.ndarray, int] | None) -> bool:
+        if self._state is not RunState.IDLE or self.running:
+            return False
         try:
             settings.regions_for(len(styles))
         except FudeError as exc:
@@ -286,7 +297,7 @@ class Session(QObject):
             return False
         start_image, start_index = resume if resume is not None else (None, 0)
         job = RenderJob(content.array, tuple(s.array for s in styles), settings, content.name,
-                        tuple(s.name for s in styles), start_image, start_index)
+                        tuple(s.name for s in styles), start_image, start_index, content_alpha=content.alpha)
         self._record = RunRecord(job)
         self._last_progress = None
         self.discard_recovery_copy()  # the picture on the canvas is being replaced
@@ -433,11 +444,12 @@ class Session(QObject):
         return recolour_s
 
     def _recoloured(self, image: np.ndarray) -> np.ndarray:
-        """`image` with the colours of the content of the run that made it, while Keep colours is on (every
-        picture shown comes with its run's record: a run's frames, its outcome, or a restored run's)."""
-        if not self._settings.keep_colours or self._record is None:
+        """`image` as its run presents it (RunRecord.presented): with the colours of the content of the run that
+        made it while Keep colours is on, and with that content's transparency (every picture shown comes with
+        its run's record: a run's frames, its outcome, or a restored run's)."""
+        if self._record is None:
             return image
-        return keep_colours(image, self._record.content)
+        return self._record.presented(image, self._settings.keep_colours)
 
     def result_settings(self) -> RenderSettings | None:
         """The settings of the picture on the canvas, as its PNG stores them: the run's (with the lam and style

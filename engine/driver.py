@@ -4,9 +4,10 @@ style weights or a cancel that came before the run existed), steps it to its end
 frames into a `RunRecord` and keeping the recovery copy, and returns a `RunOutcome`. A front end hears of the run
 through a `RunListener` (a progress bar, or Qt signals) and decides there what it shows.
 
-Keep colours is not applied here: the record keeps the pictures as the run made them (the window recolours them
-when it shows or saves them, and may switch it off again); `RunRecord.gif_images(keep_colours=True)` gives the
-evolution with the content's colours, as the command line writes it.
+Keep colours and the content's transparency are not applied here: the record keeps the pictures as the run made
+them (RGB, without alpha), and `RunRecord.presented` gives one as it is shown and saved (the window recolours
+them when it shows or saves them, and may switch it off again); `RunRecord.gif_images(keep_colours=True)` gives
+the evolution so, as the command line writes it.
 
 No Qt here, and no torch at import time: the window imports these types on the GUI thread, and torch is loaded
 when a run starts, on the thread that drives it.
@@ -25,6 +26,7 @@ from engine.errors import OutOfMemory
 from engine.export import GIF_MAX_FRAMES, FrameRecorder
 from engine.regions import Regions
 from engine.settings import RenderSettings, join_style_names
+from engine.transparency import with_alpha
 
 if TYPE_CHECKING:  # each imports torch, which is loaded only when a run starts
     from engine.memory import MemoryCheck
@@ -49,6 +51,9 @@ class RenderJob:
     start_image: np.ndarray | None = None  # continue from this picture (a restored one) ...
     start_index: int = 0  # ... which had this many iterations done
     tile: int | None = None  # compute in tiles of at most this many px (None: tiles only when one pass won't fit)
+    # the content's alpha channel (H x W uint8, the content's size), set aside: `content` is the picture over
+    # engine.transparency's neutral grey, and what is shown and saved gets this alpha back (RunRecord.presented)
+    content_alpha: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         styles = (self.styles,) if isinstance(self.styles, np.ndarray) else tuple(self.styles)
@@ -57,6 +62,9 @@ class RenderJob:
         object.__setattr__(self, "style_names", names)
         if not self.styles or len(self.styles) != len(self.style_names):
             raise ValueError(f"{len(self.styles)} style pictures with {len(self.style_names)} names")
+        if self.content_alpha is not None and self.content_alpha.shape != self.content.shape[:2]:
+            raise ValueError(f"an alpha channel of {self.content_alpha.shape} for a content of "
+                             f"{self.content.shape[:2]}")
 
     @property
     def style(self) -> np.ndarray:
@@ -114,6 +122,7 @@ class RunRecord:
     def __init__(self, job: RenderJob, max_frames: int = GIF_MAX_FRAMES) -> None:
         self.settings = job.settings
         self.content = job.content  # what "keep colours" takes the colours from
+        self.content_alpha = job.content_alpha  # what every picture shown and saved gets back
         self.content_name = job.content_name
         self.style_names = job.style_names
         self.style_name = job.style_name
@@ -169,17 +178,22 @@ class RunRecord:
         with self._lock:
             return self.settings.replaced(lam=self._lam, style_weights=self._style_weights, regions=self._regions)
 
+    def presented(self, image: np.ndarray, keep_colours: bool = False) -> np.ndarray:
+        """A picture of this run as it is shown and saved: with `keep_colours`, with the content's colours
+        (engine.colour.keep_colours); with the content's transparency (H x W x 4) when the content had some."""
+        if keep_colours:
+            from engine.colour import keep_colours as recolour
+
+            image = recolour(image, self.content)
+        return with_alpha(image, self.content_alpha)
+
     def gif_images(self, keep_colours: bool = False) -> list[np.ndarray]:
-        """The evolution so far, evenly spread, ending with the latest picture; with `keep_colours`, each with the
-        content's colours (engine.colour.keep_colours)."""
+        """The evolution so far, evenly spread, ending with the latest picture, each as `presented` (with the
+        content's colours when `keep_colours`, with its transparency when it had some)."""
         with self._lock:
             images = self._recorder.images(final=self._latest) if self._recorder is not None else (
                 [self._latest] if self._latest is not None else [])
-        if not keep_colours:
-            return images
-        from engine.colour import keep_colours as recolour
-
-        return [recolour(image, self.content) for image in images]
+        return [self.presented(image, keep_colours) for image in images]
 
 
 class BackendCache:
@@ -345,7 +359,7 @@ class RunDriver:
         from engine.run import StyleRun
 
         run = StyleRun(job.content, job.styles, job.settings, backend, start=job.start_image,
-                       start_index=job.start_index, tile=tile)
+                       start_index=job.start_index, tile=tile, content_alpha=job.content_alpha)
         with self._lock:
             self._run = run
             if self._lam != job.settings.lam:

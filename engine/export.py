@@ -22,6 +22,7 @@ from PIL import Image, PngImagePlugin
 
 from engine.errors import ExportError, ImageError, SettingsError
 from engine.settings import StoredRender, parse_png_text
+from engine.transparency import flatten
 from engine.untrusted import read_png_text
 
 GIF_MAX_FRAMES = 60
@@ -133,7 +134,8 @@ def _reason(exc: OSError, folder: Path) -> str:
 
 
 def save_png(path: str | os.PathLike[str], image: np.ndarray, text: dict[str, str] | None = None) -> Path:
-    """Write an H x W x 3 uint8 image as PNG with `text` chunks (see settings.png_text_chunks)."""
+    """Write an H x W x 3 (or, with transparency, H x W x 4 RGBA) uint8 image as PNG with `text` chunks (see
+    settings.png_text_chunks)."""
     info = PngImagePlugin.PngInfo()
     for key, value in (text or {}).items():
         info.add_itxt(key, value)  # iTXt: UTF-8, so file names in any script survive
@@ -256,7 +258,8 @@ def _gif_bytes(images: Sequence[np.ndarray], size: tuple[int, int], frame_ms: in
     """An animated GIF looping forever, each frame with its own palette so its colours stay true. The palette is
     an octree's: 60 frames of 512 px encode in about 1 s where median cut took 14-24 s (too slow to show a file
     size in a dialog), for a mean error of 5.5 instead of 4.5 levels in 255, not visible once dithered."""
-    frames = [_sized(image, size).quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.FLOYDSTEINBERG)
+    frames = [_sized(flatten(image), size).quantize(256, method=Image.Quantize.FASTOCTREE,
+                                                    dither=Image.Dither.FLOYDSTEINBERG)
               for image in images]
     out = io.BytesIO()
     frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:],
@@ -265,7 +268,7 @@ def _gif_bytes(images: Sequence[np.ndarray], size: tuple[int, int], frame_ms: in
 
 
 def _webp_bytes(images: Sequence[np.ndarray], size: tuple[int, int], frame_ms: int, last_frame_ms: int) -> bytes:
-    """An animated, lossy WebP looping forever: true colour, far smaller than the GIF."""
+    """An animated, lossy WebP looping forever: true colour, far smaller than the GIF, with the frames' alpha."""
     frames = [_sized(image, size) for image in images]
     out = io.BytesIO()
     frames[0].save(out, format="WEBP", save_all=True, append_images=frames[1:],
@@ -343,9 +346,9 @@ def _mp4_bytes(images: Sequence[np.ndarray], size: tuple[int, int], frame_ms: in
             feeder: threading.Thread | None = None
             try:
                 deadline = time.monotonic() + FFMPEG_TIMEOUT_S
-                last = _sized(images[-1], size).tobytes()
+                last = _sized(flatten(images[-1]), size).tobytes()
                 # one frame resized at a time (a 2048 px evolution would not fit in memory all at once)
-                frames = chain((_sized(image, size).tobytes() for image in images[:-1]), repeat(last, held))
+                frames = chain((_sized(flatten(image), size).tobytes() for image in images[:-1]), repeat(last, held))
                 # daemon: should the stopped ffmpeg leave a writer blocked after all, it cannot keep Fude running
                 feeder = threading.Thread(target=_feed, args=(process, frames, failures), name="fude-ffmpeg-feed",
                                           daemon=True)
@@ -378,7 +381,8 @@ def encode_animation(images: Sequence[np.ndarray], fmt: str, options: AnimationO
                      target: str | os.PathLike[str] | None = None) -> bytes:
     """The evolution `images` (H x W x 3 uint8, the finished picture last; earlier ones may be smaller) as the
     bytes of a `fmt` file ("gif", "webp" or "mp4"), so its exact size is known before it is saved. `target`
-    is the file it is meant for, named in errors."""
+    is the file it is meant for, named in errors. H x W x 4 frames (a transparent content's) keep their alpha in
+    WebP; GIF (one bit of it) and MP4 (none) show them over white."""
     fmt = fmt.lower()
     name = target if target is not None else f"{fmt} animation"
     if fmt not in ANIMATION_FORMATS:

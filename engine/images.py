@@ -1,36 +1,70 @@
 """Open any picture a user may drop (odd modes, EXIF rotation, animation, 16-bit, transparency) as an RGB
-uint8 array, refuse broken or dangerous files with an ImageError, and resize pictures for the network. Only
-regular files of bounded size are read (engine/untrusted.py), and only the raster formats in RASTER_FORMATS are
-decoded, whatever the source: no other Pillow plugin (EPS, which runs Ghostscript, among them) sees the bytes."""
+uint8 array (or, for a content picture, an RGB array and its alpha channel set aside), refuse broken or dangerous
+files with an ImageError, and resize pictures for the network. Only regular files of bounded size are read
+(engine/untrusted.py), and only the raster formats in RASTER_FORMATS are decoded, whatever the source:
+no other Pillow plugin (EPS, which runs Ghostscript, among them) sees the bytes."""
 
 from __future__ import annotations
 
 import io
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from engine.errors import ImageError
 from engine.settings import MIN_SIZE
+from engine.transparency import split_alpha
 from engine.untrusted import DECODE_ERRORS, MAX_IMAGE_FILE_BYTES, RASTER_FORMATS, format_bytes, read_file_bytes
+
+T = TypeVar("T")
 
 # How a refused format is explained: the formats Fude does read, by their usual names.
 _READABLE = "Fude reads PNG, JPEG, WebP, GIF, BMP and TIFF"
 
 
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """The picture at `path` as an H x W x 3 uint8 RGB array, or an ImageError that says what is wrong."""
-    p = Path(path)
-    # only a regular file, and never more than the cap: not /dev/zero, a FIFO (which would block) or a folder
-    data = read_file_bytes(p, MAX_IMAGE_FILE_BYTES, ImageError)
-    return decode_image(data, str(p))
+    """The picture at `path` as an H x W x 3 uint8 RGB array (transparency over white), or an ImageError that says
+    what is wrong."""
+    return _read(path, _to_rgb_array)
+
+
+def load_picture(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The picture at `path` with its transparency set aside, as a content picture is used: (H x W x 3 uint8 RGB,
+    its transparent parts over engine.transparency's neutral grey; its H x W uint8 alpha channel, or None when
+    it has none or every pixel is opaque). An ImageError says what is wrong."""
+    return _read(path, _split)
 
 
 def decode_image(data: bytes, name: str) -> np.ndarray:
-    """Decode image bytes (from a file, a paste or a web drop) named `name` in messages."""
+    """Decode image bytes (from a file, a paste or a web drop) named `name` in messages, as load_image does."""
+    return _decode(data, name, _to_rgb_array)
+
+
+def decode_picture(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decode image bytes named `name` in messages, with the transparency set aside, as load_picture does."""
+    return _decode(data, name, _split)
+
+
+def _read(path: str | os.PathLike[str], convert: Callable[[Image.Image], T]) -> T:
+    p = Path(path)
+    # only a regular file, and never more than the cap: not /dev/zero, a FIFO (which would block) or a folder
+    data = read_file_bytes(p, MAX_IMAGE_FILE_BYTES, ImageError)
+    return _decode(data, str(p), convert)
+
+
+def _split(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    if not _has_alpha(im):
+        return _to_rgb_array(im), None
+    return split_alpha(np.array(im.convert("RGBA"), dtype=np.uint8))
+
+
+def _decode(data: bytes, name: str, convert: Callable[[Image.Image], T]) -> T:
+    """`convert` of the first frame of image bytes, loaded and upright (called while the image is open)."""
     if not data:
         raise ImageError(name, "is empty (0 bytes)")
     if len(data) > MAX_IMAGE_FILE_BYTES:  # a paste or a download is held to the limit a file is
@@ -46,7 +80,7 @@ def decode_image(data: bytes, name: str) -> np.ndarray:
                 check_pixel_count(name, *im.size)
                 im.seek(0)  # first frame of an animated GIF/WebP/APNG
                 im.load()
-                return _to_rgb_array(_upright(im))
+                return convert(_upright(im))
     except ImageError:
         raise
     except Image.DecompressionBombError:
@@ -94,14 +128,17 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
             values = values / (257.0 if np.nanmax(values) <= 65535 else np.nanmax(values) / 255.0)
         gray = np.clip(np.nan_to_num(values), 0, 255).round().astype(np.uint8)
         return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info)
-    if has_alpha:
+    if _has_alpha(im):
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         rgb = Image.alpha_composite(white, rgba).convert("RGB")
     else:
         rgb = im.convert("RGB")
     return np.array(rgb, dtype=np.uint8)
+
+
+def _has_alpha(im: Image.Image) -> bool:
+    return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode in ("P", "L", "RGB") and "transparency" in im.info)
 
 
 def fit_size(width: int, height: int, longest: int, min_side: int = MIN_SIZE) -> tuple[int, int]:

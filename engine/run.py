@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual name
 
+from engine.colour import match_colours
 from engine.device import Precision, measure_precision, pick_device
 from engine.errors import DivergenceError, OutOfMemory, SettingsError
 from engine.images import fit_size, resize
@@ -153,6 +154,9 @@ class StyleRun:
     with `start_index` too, it continues a run that had done that many iterations: it begins at the scale those
     iterations had reached and does the rest.
 
+    With `settings.match_colours`, each painting's colours are first moved onto the content's (engine.colour;
+    `content_alpha`, the content's alpha channel if it had one, keeps a transparent background out of them).
+
     With `tile`, every scale larger than `tile` px is computed in tiles of at most that size (engine.tiled): the
     same losses and gradient, in less memory and more time."""
 
@@ -165,11 +169,14 @@ class StyleRun:
         start: np.ndarray | None = None,
         start_index: int = 0,
         tile: int | None = None,
+        content_alpha: np.ndarray | None = None,
     ) -> None:
         self.settings = settings or RenderSettings()
         styles = (style,) if isinstance(style, np.ndarray) else tuple(style)
         if not styles:
             raise ValueError("a run needs at least one style picture")
+        if self.settings.match_colours:  # the paintings in the content's colours (where it is opaque)
+            styles = tuple(match_colours(style, content, content_alpha) for style in styles)
         mix = self.settings.style_mix(len(styles))  # SettingsError when the weights do not match the styles
         self._regions = self.settings.regions_for(len(styles))  # SettingsError when the masks do not match
         self._pending_regions: tuple[Regions | None] | None = None  # (regions,) asked for from another thread

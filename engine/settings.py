@@ -60,6 +60,7 @@ class RenderSettings:
     multiscale: bool = True  # coarse-to-fine: most iterations at low resolution, then refined at full size
     style_weights: tuple[float, ...] = ()  # one per style picture (empty: all equal); normalised to sum 1 in use
     keep_colours: bool = False  # the result keeps the content's colours (engine.colour, applied after the run)
+    match_colours: bool = False  # the paintings' colours are moved onto the content's before the run (engine.colour)
     regions: Regions | None = None  # where each style goes (one mask per style picture); None: everywhere
 
     def __post_init__(self) -> None:
@@ -163,6 +164,8 @@ def validate(settings: RenderSettings) -> list[str]:
         problems.append(f"style_weights {problem}")
     if not isinstance(s.keep_colours, bool):
         problems.append(f"keep_colours must be true or false, not {s.keep_colours!r}")
+    if not isinstance(s.match_colours, bool):
+        problems.append(f"match_colours must be true or false, not {s.match_colours!r}")
     if s.regions is not None and not isinstance(s.regions, Regions):
         problems.append(f"regions must be masks, not {type(s.regions).__name__}")
     return problems
@@ -218,6 +221,7 @@ def png_text_chunks(settings: RenderSettings, content_name: str, style_name: str
     extras = "".join([
         f", style scale {settings.style_scale:g}" if settings.style_scale != 1 else "",
         ", keeping the content's colours" if settings.keep_colours else "",
+        ", the paintings in the content's colours" if settings.match_colours else "",
         f", {settings.regions.describe()}" if settings.regions is not None else "",
     ])
     summary = (
