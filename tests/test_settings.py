@@ -32,3 +32,16 @@ def test_stored_settings_ignore_unknown_keys_and_reject_damage():
         parse_png_text({PNG_SETTINGS_KEY: "{not json"}, "x.png")
     with pytest.raises(SettingsError, match="not usable"):
         parse_png_text({PNG_SETTINGS_KEY: '{"size": -3}'}, "x.png")
+
+
+def test_match_colours_is_a_setting_stored_and_read_back_like_every_other():
+    settings = RenderSettings(match_colours=True)
+    from engine.settings import describe_changes, png_text_chunks
+
+    chunks = png_text_chunks(settings, "cat.png", "wave.png")
+    assert "the paintings in the content's colours" in chunks["Description"]
+    stored = parse_png_text(chunks)
+    assert stored is not None and stored.settings.match_colours is True
+    assert describe_changes(RenderSettings(), settings) == ["match colours False → True"]
+    with pytest.raises(SettingsError, match="match_colours"):
+        parse_png_text({PNG_SETTINGS_KEY: '{"match_colours": "yes"}'}, "x.png")
