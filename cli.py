@@ -332,7 +332,7 @@ def render(args: argparse.Namespace) -> int:
                     tile=args.tile, content_alpha=alpha)
     record = RunRecord(job, max_frames=RECORDED_PER_FRAME * args.frames if evolution else 0)
     # a copy of the picture so far, kept every few seconds, for the window to offer back if this process is killed
-    recovery = RecoveryStore().begin(content, styles, job.content_name, style_names)
+    recovery = RecoveryStore().begin(content, styles, job.content_name, style_names, content_alpha=alpha)
     bar = ProgressBar(quiet=args.quiet, style_names=style_names)
     driver = RunDriver(job, record, BackendCache(), listener=bar, recovery=recovery)
     interrupted = False

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.names import clean_name
+from engine.transparency import with_alpha
 
 
 @dataclass(frozen=True)
@@ -32,5 +33,11 @@ class LoadedImage:
     def height(self) -> int:
         return int(self.array.shape[0])
 
+    @property
+    def shown(self) -> np.ndarray:
+        """The picture as it is shown: H x W x 4 RGBA with its alpha channel when it has one, else `array`."""
+        return with_alpha(self.array, self.alpha)
+
     def describe(self) -> str:
-        return f"{self.name} · {self.width} × {self.height}"
+        transparent = " · with transparency" if self.alpha is not None else ""
+        return f"{self.name} · {self.width} × {self.height}{transparent}"

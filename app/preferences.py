@@ -26,6 +26,7 @@ KEY_EXPORT_FRAMES = "export/frames"
 KEY_EXPORT_FRAME_MS = "export/frameMs"
 KEY_EXPORT_HOLD_MS = "export/holdMs"
 KEY_EXPORT_SIDE = "export/longestSide"
+KEY_QUEUE_FOLDER = "queue/folder"
 MB = 2**20
 HISTORY_LIMIT_MAX_MB = 1_000_000
 
@@ -84,6 +85,14 @@ class Preferences(QObject):
 
     def set_preset_name(self, name: str) -> None:
         self.store.setValue(KEY_PRESET, name)
+
+    def queue_folder(self) -> str:
+        """The folder the queue last wrote its pictures to, while it exists; "" otherwise."""
+        folder = str(self.store.value(KEY_QUEUE_FOLDER, "") or "")
+        return folder if folder and os.path.isdir(folder) else ""
+
+    def set_queue_folder(self, folder: str) -> None:
+        self.store.setValue(KEY_QUEUE_FOLDER, folder)
 
     # ---- the history ----
 

@@ -2,7 +2,8 @@
 
 A QImage built over a numpy buffer does not own the pixels: if the array is freed first, the image reads freed
 memory. `to_qimage` therefore returns a deep copy that owns its pixels, so a caller may drop the array at once.
-`to_array` goes the other way and always returns a fresh, contiguous H x W x 3 uint8 array.
+`to_array` and `to_rgba_array` go the other way and always return a fresh, contiguous uint8 array (H x W x 3,
+or H x W x 4 with straight alpha).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from PySide6.QtGui import QColor, QImage, QPainter
 
 
 def to_qimage(array: np.ndarray) -> QImage:
-    """An H x W x 3 uint8 RGB array as a QImage that owns its own copy of the pixels."""
-    if array.ndim != 3 or array.shape[2] != 3:
-        raise ValueError(f"expected an H x W x 3 array, not shape {array.shape}")
+    """An H x W x 3 uint8 RGB array (or H x W x 4 RGBA, straight alpha) as a QImage that owns its own copy of the
+    pixels."""
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ValueError(f"expected an H x W x 3 or H x W x 4 array, not shape {array.shape}")
     pixels = np.ascontiguousarray(array, dtype=np.uint8)
-    height, width = pixels.shape[:2]
-    view = QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    height, width, channels = pixels.shape
+    fmt = QImage.Format.Format_RGB888 if channels == 3 else QImage.Format.Format_RGBA8888
+    view = QImage(pixels.data, width, height, channels * width, fmt)
     # .copy() detaches: the returned image has its own buffer, and `pixels` may be freed when this returns.
     return view.copy()
 
@@ -40,3 +43,14 @@ def to_array(image: QImage) -> np.ndarray:
     rows = np.frombuffer(flat.constBits(), dtype=np.uint8, count=stride * height).reshape(height, stride)
     # Rows are padded to 4 bytes; slice the padding off and copy, so the array outlives `flat`.
     return rows[:, : 3 * width].reshape(height, width, 3).copy()
+
+
+def to_rgba_array(image: QImage) -> np.ndarray:
+    """Any QImage as an H x W x 4 uint8 RGBA array with straight (not premultiplied) alpha; an image without an
+    alpha channel comes back with every pixel opaque."""
+    if image.isNull():
+        raise ValueError("the image is empty")
+    rgba = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    width, height, stride = rgba.width(), rgba.height(), rgba.bytesPerLine()
+    rows = np.frombuffer(rgba.constBits(), dtype=np.uint8, count=stride * height).reshape(height, stride)
+    return rows[:, : 4 * width].reshape(height, width, 4).copy()

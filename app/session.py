@@ -1,6 +1,7 @@
 """Session: the window's one source of truth. It holds the pictures (the content and the style mix), the
-RenderSettings, the run state, the picture on the canvas and the record of the run that made it, and the
-recovery copy of that picture; it starts, pauses and stops the render.
+RenderSettings, the run state, the picture on the canvas and the record of the run that made it, the recovery
+copy of that picture, and (while Match colours is on) small previews of the paintings in the content's colours;
+it starts, pauses and stops the render.
 
 Data flows one way: a widget's intent -> a command here -> the render worker -> back here through the worker's
 signals -> a `*_changed` signal -> the widgets. Widgets and panels never hold a copy of this state; this module
@@ -19,16 +20,32 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal, Slot
 
 from app.loaded_image import LoadedImage
 from app.worker import PreviewFrame, RenderWorker
+from engine.colour import match_colours
 from engine.driver import BackendCache, Progress, RenderJob, RunOutcome, RunRecord
 from engine.errors import FudeError, OutOfMemory
+from engine.images import resize
 from engine.recovery import Recovered, RecoverySession, RecoveryStore
 from engine.settings import RenderSettings, StoredRender, describe_changes, png_text_chunks
+from engine.transparency import resize_alpha
 
 if TYPE_CHECKING:  # engine.memory imports torch, which is loaded on the worker's thread, never by the window
     from engine.memory import MemoryCheck
 
 # closing waits this long at most: a run stops within one iteration, but loading the network takes longer
 STOP_WAIT_S = 30.0
+# the Match colours previews are made from copies of the pictures at most this large: quick, and the colours the
+# map finds there are those it finds on the whole pictures
+MATCH_PREVIEW_SIDE = 512
+
+
+def _at_most(image: np.ndarray, side: int) -> np.ndarray:
+    """`image` (a picture or an alpha channel) scaled down to a longest side of at most `side` px."""
+    height, width = image.shape[:2]
+    if max(height, width) <= side:
+        return image
+    scale = side / max(height, width)
+    size = max(1, round(width * scale)), max(1, round(height * scale))
+    return resize_alpha(image, *size) if image.ndim == 2 else resize(image, *size)
 
 
 class RunState(StrEnum):
@@ -63,6 +80,7 @@ class Session(QObject):
     memoryWarning = Signal(object)  # engine.memory.MemoryCheck of a run that will probably not fit
     runEnded = Signal()  # the worker is gone: a new run may start
     restoredChanged = Signal(object)  # Recovered | None: the unfinished picture that Continue goes on from
+    matchPreviewsChanged = Signal(object)  # tuple[np.ndarray, ...]: see `match_previews`
     resultSettled = Signal(bool)  # a run's picture is final (True: finished; False: stopped or failed)
     error = Signal(str)  # something the user must see, naming the file or setting and the problem
     info = Signal(str)  # a note that needs no answer
@@ -84,6 +102,7 @@ class Session(QObject):
         self._restored: Recovered | None = None
         self._recovery_copy: RecoverySession | None = None  # of the picture on the canvas
         self._start_after_stop = False  # start again when the run now stopping has ended (a retry)
+        self._match_previews: tuple[np.ndarray, ...] = ()
 
     # ---- what there is ----
 
@@ -138,6 +157,13 @@ class Session(QObject):
         return self._last_progress
 
     @property
+    def match_previews(self) -> tuple[np.ndarray, ...]:
+        """While Match colours is on and there is a content picture: each painting (in order) with its colours
+        moved onto the content's, as the next run will paint with it, at most MATCH_PREVIEW_SIDE px (H x W x 3
+        uint8). Empty otherwise."""
+        return self._match_previews
+
+    @property
     def restored(self) -> Recovered | None:
         """A restored unfinished picture that `continue_restored` goes on from."""
         return self._restored
@@ -153,6 +179,7 @@ class Session(QObject):
             self.update_settings(regions=None)
             self.info.emit("The regions were cleared: they were painted on the content picture before.")
         self.contentChanged.emit(image)
+        self._update_match_previews()
 
     def set_styles(self, images: Sequence[LoadedImage]) -> None:
         """A new list of paintings. Regions follow their paintings: a painting moved keeps its region, a new one
@@ -170,6 +197,7 @@ class Session(QObject):
                 sources = [next((k for k, old in enumerate(before) if old is new), None) for new in images]
                 self.update_settings(regions=regions.remapped(sources))
         self.stylesChanged.emit(images)
+        self._update_match_previews()
 
     def set_style_weights(self, weights: Sequence[float]) -> None:
         """How much of each painting (normalised, one per painting): a run of these same paintings takes them
@@ -215,6 +243,21 @@ class Session(QObject):
         self.settingsChanged.emit(settings)
         if settings.keep_colours != before.keep_colours and self._raw_result is not None:
             self._show(self._raw_result)
+        if settings.match_colours != before.match_colours:
+            self._update_match_previews()
+
+    def _update_match_previews(self) -> None:
+        """Make `match_previews` again for the pictures and Match colours now in use, and say so when they change."""
+        content = self._content
+        previews: tuple[np.ndarray, ...] = ()
+        if self._settings.match_colours and content is not None and self._styles:
+            small = _at_most(content.array, MATCH_PREVIEW_SIDE)
+            alpha = None if content.alpha is None else resize_alpha(content.alpha, small.shape[1], small.shape[0])
+            previews = tuple(match_colours(_at_most(style.array, MATCH_PREVIEW_SIDE), small, alpha)
+                             for style in self._styles)
+        if previews or self._match_previews:
+            self._match_previews = previews
+            self.matchPreviewsChanged.emit(previews)
 
     def update_settings(self, **changes: object) -> bool:
         """Change some settings (see `set_settings`); False, with an error, when they are not valid together."""
@@ -302,7 +345,8 @@ class Session(QObject):
         self._last_progress = None
         self.discard_recovery_copy()  # the picture on the canvas is being replaced
         self._set_restored(None)
-        self._recovery_copy = self.recovery.begin(content.array, job.styles, content.name, job.style_names)
+        self._recovery_copy = self.recovery.begin(content.array, job.styles, content.name, job.style_names,
+                                                  content_alpha=content.alpha)
         worker = RenderWorker(job, self._record, self.backends, recovery=self._recovery_copy)
         worker.setParent(self)
         worker.phase.connect(self.phaseChanged)
@@ -493,12 +537,12 @@ class Session(QObject):
             return False
         self.discard_recovery_copy()
         self.set_settings(self._settings.replaced(regions=None))  # (no note that the old regions were cleared)
-        self.set_content(LoadedImage(found.content, found.content_name))
+        self.set_content(LoadedImage(found.content, found.content_name, alpha=found.content_alpha))
         self.set_styles([LoadedImage(style, name) for style, name in zip(found.styles, found.style_names,
                                                                          strict=True)])
         self.set_settings(found.settings)
         self._record = RunRecord(RenderJob(found.content, found.styles, found.settings, found.content_name,
-                                           found.style_names))
+                                           found.style_names, content_alpha=found.content_alpha))
         self._record.set_latest(found.image, lam=found.settings.lam)
         self._last_progress = None
         self._show(found.image)

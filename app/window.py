@@ -30,6 +30,7 @@ from app.panels.compare_switch import CompareSwitch
 from app.panels.history_panel import HistoryPanel
 from app.panels.pictures_panel import PicturesPanel
 from app.panels.presets_panel import PresetsPanel
+from app.panels.queue_panel import QueuePanel
 from app.panels.regions_panel import RegionsPanel
 from app.panels.run_panel import RunPanel
 from app.panels.save_panel import SavePanel
@@ -89,7 +90,7 @@ class MainWindow(QMainWindow):
         self.messages = MessageBar()
         self.content_pane = ImagePane(
             "content", "Content — the creature",
-            "Drop a photo of a creature here, paste one (Ctrl+V) or click to open a file (Ctrl+O)")
+            "Drop a photo of a creature here, paste one (Ctrl+V) or click to open a file (Ctrl+O)", keeps_alpha=True)
         self.style_pane = StylePane(
             "Style — the painting",
             "Drop a painting here (or several, to mix them), paste one (Ctrl+V) or click to open a file "
@@ -106,6 +107,12 @@ class MainWindow(QMainWindow):
         self.keep_colours_check.setToolTip(
             "Keep the content's colours and take only the painting's strokes and textures. Switches the picture "
             "shown and saved at once, during or after a run, without running again (Ctrl+K).")
+        self.match_colours_check = QCheckBox("Match colours")
+        self.match_colours_check.setObjectName("matchColoursCheck")
+        self.match_colours_check.setToolTip(
+            "Move the painting's colours onto the creature's before the run: the strokes come in the creature's "
+            "palette while the texture stays the painting's. The Style pane shows the painting so. Takes effect at "
+            "the next Start (Ctrl+Shift+K).")
         self.advanced = AdvancedPanel(settings)
         self.preset_bar = PresetBar(PresetStore(self.session.recovery.root.parent / PRESETS_FILE))
         self.canvas = PreviewCanvas()
@@ -133,7 +140,7 @@ class MainWindow(QMainWindow):
         session.runStarting.connect(self.save_state)
         self.pictures = PicturesPanel(session, self.content_pane, self.style_pane, messages, preferences, self)
         self.settings_panel = SettingsPanel(session, self.lam_control, self.style_scale, self.keep_colours_check,
-                                            self.advanced, self)
+                                            self.match_colours_check, self.advanced, self)
         self.presets_panel = PresetsPanel(session, self.preset_bar, messages, preferences, self)
         self.size_offer = SizeOfferPanel(session, self.advanced, parent=self)
         self.run_panel = RunPanel(session, self.canvas, self.stats, self.progress_bar, self.loss_plot, messages, self)
@@ -146,6 +153,7 @@ class MainWindow(QMainWindow):
         self.regions_button.setDefaultAction(self.regions.mode_action)  # its text, tip and checked state
         self.save_panel = SavePanel(session, messages, preferences, self, self)
         self.save_panel.png_button.clicked.connect(self.save_png)
+        self.queue_panel = QueuePanel(session, messages, preferences, self, self)
         self.swap_button.clicked.connect(session.swap)
         self.example_button.clicked.connect(self.pictures.load_example)
 
@@ -172,13 +180,18 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.run_panel.pause_button, 1)
         buttons.addWidget(self.run_panel.stop_button, 1)
         side.addLayout(buttons)
+        side.addWidget(self.queue_panel.add_button)
         side.addWidget(self.advanced)
 
         top = QHBoxLayout()
         top.addWidget(plain_label("View:"))
         top.addLayout(self.compare.row)
         top.addSpacing(12)
-        top.addWidget(self.keep_colours_check)
+        colours = QVBoxLayout()  # one above the other: side by side they would widen the window
+        colours.setSpacing(0)
+        colours.addWidget(self.keep_colours_check)
+        colours.addWidget(self.match_colours_check)
+        top.addLayout(colours)
         top.addStretch(1)
         top.addWidget(self.save_panel.png_button)
         top.addWidget(self.save_panel.evolution_button)
@@ -209,6 +222,7 @@ class MainWindow(QMainWindow):
         outer.addWidget(self.messages)
         outer.addLayout(body, 1)
         self.setCentralWidget(central)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.queue_panel.dock)
 
     @staticmethod
     def _scrolling_sidebar(sidebar: QWidget) -> QScrollArea:
@@ -242,8 +256,9 @@ class MainWindow(QMainWindow):
             ("&Edit", (self.paste_action, self.swap_action, self.clear_content_action, self.clear_style_action)),
             ("&Run", (run.start_action, run.pause_action, run.stop_action)),
             ("&View", (*self.compare.actions, None, self.settings_panel.keep_colours_action,
-                       self.regions.mode_action)),
+                       self.settings_panel.match_colours_action, self.regions.mode_action)),
             ("&History", (history.back_action, history.limit_action)),
+            ("&Queue", (self.queue_panel.add_action, self.queue_panel.run_action, self.queue_panel.show_action)),
         )
         bar = self.menuBar()
         for title, actions in menus:
@@ -312,6 +327,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         self.save_state()
+        self.queue_panel.queue.pause()  # no job starts once the window closes
         self.session.close()  # the stopped run's picture reaches the history, the recovery copy goes
         self.save_panel.saver.wait()  # an animation being written is finished, not cut off
         self.history_panel.on_window_closing()

@@ -31,8 +31,9 @@ from PIL import Image
 
 from engine.errors import ExportError, FudeError
 from engine.export import save_png, write_atomically
-from engine.images import load_image
+from engine.images import load_rgba
 from engine.settings import PNG_SETTINGS_KEY, StoredRender, parse_png_text
+from engine.transparency import flatten
 from engine.untrusted import (
     MAX_IMAGE_FILE_BYTES,
     MAX_RECORD_FILE_BYTES,
@@ -77,7 +78,8 @@ class HistoryEntry:
 
 
 def _thumbnail_image(image: np.ndarray) -> Image.Image:
-    pil = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
+    """The JPEG thumbnail of an RGB or RGBA picture (a transparent one over white: JPEG has no alpha)."""
+    pil = Image.fromarray(np.ascontiguousarray(flatten(image), dtype=np.uint8))
     pil.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
     return pil
 
@@ -152,12 +154,13 @@ class HistoryStore:
     # adding ---------------------------------------------------------------------------------------------------
 
     def add(self, image: np.ndarray, text_chunks: dict[str, str], finished: bool) -> HistoryEntry:
-        """Keep `image` (H x W x 3 uint8) with its PNG text chunks (settings.png_text_chunks), then prune to the
-        limit (never this newest picture). Raises ExportError when it cannot be written (folder, disk)."""
-        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
-                and image.size):
-            raise ExportError(self.folder, "a history picture must be an H x W x 3 uint8 array, not "
-                                           f"{getattr(image, 'shape', type(image).__name__)}")
+        """Keep `image` (H x W x 3 uint8, or H x W x 4 RGBA with transparency) with its PNG text chunks
+        (settings.png_text_chunks), then prune to the limit (never this newest picture). Raises ExportError when it
+        cannot be written (folder, disk)."""
+        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
+                and image.shape[2] in (3, 4) and image.size):
+            raise ExportError(self.folder, "a history picture must be an H x W x 3 uint8 array (or H x W x 4 with "
+                                           f"transparency), not {getattr(image, 'shape', type(image).__name__)}")
         with self._lock:
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
@@ -244,8 +247,9 @@ class HistoryStore:
             return entries
 
     def image(self, entry: HistoryEntry) -> np.ndarray:
-        """The full picture of `entry`, exactly as it was added; an ImageError if its file is gone or damaged."""
-        return load_image(entry.png)
+        """The full picture of `entry`, exactly as it was added (RGBA when it has transparency); an ImageError if
+        its file is gone or damaged."""
+        return load_rgba(entry.png)
 
     def thumbnail(self, entry: HistoryEntry) -> np.ndarray:
         """The small picture of `entry` (longest side 128); made again from the PNG if it is missing or damaged."""

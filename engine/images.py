@@ -40,6 +40,12 @@ def load_picture(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray |
     return _read(path, _split)
 
 
+def load_rgba(path: str | os.PathLike[str]) -> np.ndarray:
+    """The picture at `path` with its transparency, as a result was saved: H x W x 4 uint8 straight RGBA when some
+    pixel is not opaque, else H x W x 3 uint8 RGB. An ImageError says what is wrong."""
+    return _read(path, _to_rgb_or_rgba)
+
+
 def decode_image(data: bytes, name: str) -> np.ndarray:
     """Decode image bytes (from a file, a paste or a web drop) named `name` in messages, as load_image does."""
     return _decode(data, name, _to_rgb_array)
@@ -61,6 +67,13 @@ def _split(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     if not _has_alpha(im):
         return _to_rgb_array(im), None
     return split_alpha(np.array(im.convert("RGBA"), dtype=np.uint8))
+
+
+def _to_rgb_or_rgba(im: Image.Image) -> np.ndarray:
+    if not _has_alpha(im):
+        return _to_rgb_array(im)
+    rgba = np.array(im.convert("RGBA"), dtype=np.uint8)
+    return rgba if bool((rgba[..., 3] < 255).any()) else np.ascontiguousarray(rgba[..., :3])
 
 
 def _decode(data: bytes, name: str, convert: Callable[[Image.Image], T]) -> T:

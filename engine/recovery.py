@@ -38,8 +38,9 @@ import numpy as np
 from engine import processes
 from engine.errors import FudeError, ImageError
 from engine.export import TEMP_PREFIX, TEMP_SUFFIX, save_png
-from engine.images import load_image
+from engine.images import load_image, load_rgba
 from engine.settings import RenderSettings, StoredRender, join_style_names, parse_png_text, png_text_chunks
+from engine.transparency import with_alpha
 from engine.untrusted import is_plain_file, is_plain_folder, load_json, read_png_text
 
 SAVE_INTERVAL_S = 5.0
@@ -88,6 +89,7 @@ class Recovered:
     saved_at: float  # time.time() of the save
     styles: tuple[np.ndarray, ...] = ()  # every style picture (the first is `style`); empty means (style,)
     style_names: tuple[str, ...] = ()  # one per style picture
+    content_alpha: np.ndarray | None = None  # the content's alpha channel, set aside (engine.transparency)
 
     def __post_init__(self) -> None:
         if not self.styles:
@@ -110,9 +112,11 @@ class RecoverySession:
     nothing once the session is discarded. Thread-safe: a worker saves while the window may discard."""
 
     def __init__(self, store: RecoveryStore, content: np.ndarray, style: np.ndarray | Sequence[np.ndarray],
-                 content_name: str, style_name: str | Sequence[str], folder: Path | None = None) -> None:
+                 content_name: str, style_name: str | Sequence[str], folder: Path | None = None,
+                 content_alpha: np.ndarray | None = None) -> None:
         self._store = store
         self._content = content
+        self._content_alpha = content_alpha
         self._styles = (style,) if isinstance(style, np.ndarray) else tuple(style)
         self.content_name = content_name
         self.style_names = (style_name,) if isinstance(style_name, str) else tuple(style_name)
@@ -150,7 +154,7 @@ class RecoverySession:
             self._store.root.mkdir(parents=True, exist_ok=True)
             self._store.prune(keep=self._store.keep - 1)
             folder = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=self._store.root))
-            save_png(folder / CONTENT, self._content)
+            save_png(folder / CONTENT, with_alpha(self._content, self._content_alpha))  # RGBA with transparency
             for number, style in enumerate(self._styles):
                 save_png(folder / style_file(number), style)
             self.folder = folder
@@ -184,15 +188,16 @@ class RecoveryStore:
         self.keep = max(1, keep)
 
     def begin(self, content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], content_name: str,
-              style_name: str | Sequence[str]) -> RecoverySession:
-        """A session for a new run (with one style picture and its name, or several and one name each); nothing
-        is written until its first save."""
-        return RecoverySession(self, content, style, content_name, style_name)
+              style_name: str | Sequence[str], content_alpha: np.ndarray | None = None) -> RecoverySession:
+        """A session for a new run (with one style picture and its name, or several and one name each, and the
+        content's alpha channel if it has one); nothing is written until its first save."""
+        return RecoverySession(self, content, style, content_name, style_name, content_alpha=content_alpha)
 
     def adopt(self, recovered: Recovered) -> RecoverySession:
         """Take over a restored picture's folder (it is removed when the picture is saved or discarded)."""
         session = RecoverySession(self, recovered.content, recovered.styles, recovered.content_name,
-                                  recovered.style_names, folder=recovered.folder)
+                                  recovered.style_names, folder=recovered.folder,
+                                  content_alpha=recovered.content_alpha)
         session.save(recovered.image, recovered.settings, recovered.index, recovered.total, force=True)
         return session
 
@@ -248,8 +253,11 @@ class RecoveryStore:
             if len(names) != len(styles):
                 generic = tuple(f"style {n}" for n in range(1, len(styles) + 1))
                 names = (stored.style_name,) if len(styles) == 1 else generic
+            content = load_rgba(folder / CONTENT)  # its colours as the run saw them, and its alpha if it had one
+            alpha = np.ascontiguousarray(content[..., 3]) if content.shape[2] == 4 else None
             return Recovered(
-                folder=folder, image=load_image(folder / PICTURE), content=load_image(folder / CONTENT),
+                folder=folder, image=load_image(folder / PICTURE), content=np.ascontiguousarray(content[..., :3]),
+                content_alpha=alpha,
                 style=styles[0], content_name=stored.content_name, style_name=join_style_names(names),
                 settings=stored.settings, index=int(record["index"]), total=int(record["total"]),
                 saved_at=float(record["saved_at"]), styles=styles, style_names=names)

@@ -101,10 +101,10 @@ def test_matched_colours_have_the_content_mean_and_covariance(content_name, styl
     assert matched.shape == style.shape and matched.dtype == np.uint8
     content_mean, content_cov = _statistics(content)
     mean, cov = _statistics(matched)
-    # within a level of the mean and 3 % of the covariance (the astronaut, black space and a white suit, needs the
-    # refinement against clipping: one map alone is 6 levels and 27 % off)
+    # within a level of the mean and 4 % of the covariance (the astronaut, black space and a white suit, needs the
+    # refinement against clipping: one map alone is 6 levels and 27 % off; up to 3 % is the variance floor's)
     assert np.abs(mean - content_mean).max() < 1.0
-    assert np.abs(cov - content_cov).max() < 0.03 * np.abs(content_cov).max()
+    assert np.abs(cov - content_cov).max() < 0.04 * np.abs(content_cov).max()
     # the painting's own light and dark are kept: its brightness pattern is the same
     luminance = to_ycbcr(matched)[..., 0].ravel()
     assert np.corrcoef(luminance, to_ycbcr(style)[..., 0].ravel())[0, 1] > 0.8

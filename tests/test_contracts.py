@@ -16,7 +16,7 @@ THIRD_PARTY_PRIVATE = {"EpsImagePlugin.EpsImageFile._open", "ctypes._Pointer"}
 LAYERS = (
     ("app.window",),
     ("app.panels",),
-    ("app.widgets", "app.session", "app.worker", "app.preferences", "app.memory_probe", "app.fetch"),
+    ("app.widgets", "app.session", "app.job_queue", "app.worker", "app.preferences", "app.memory_probe", "app.fetch"),
     ("app.background", "app.loaded_image", "app.qimage", "app.plain_text", "app.refcount_guard",
      "app.region_painting"),
 )

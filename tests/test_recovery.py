@@ -71,6 +71,21 @@ def test_saves_at_most_every_few_seconds_and_restores_everything(store, clock):
     assert session.save(picture, settings, 21, 200, force=True)  # forced: at a stop or a failure
 
 
+def test_a_transparent_content_comes_back_with_its_alpha(store, clock, cat):
+    from engine.transparency import split_alpha
+    from tests.pictures import cut_out
+
+    content, alpha = split_alpha(cut_out(cat))
+    session = store.begin(content, gradient(20, 20), "cut.png", "wave.jpg", content_alpha=alpha)
+    picture = np.full((30, 40, 3), 77, np.uint8)
+    assert session.save(picture, RenderSettings(), 5, 10, force=True)
+    found = store.latest()
+    assert found is not None and found.content_alpha is not None
+    assert np.array_equal(found.content, content) and np.array_equal(found.content_alpha, alpha)  # exactly
+    assert _session(store).save(picture, RenderSettings(), 1, 10, force=True)
+    assert store.latest().content_alpha is None  # an opaque content has none
+
+
 def test_discard_removes_the_copy_and_stops_saving(store, clock):
     session = _session(store)
     clock.now += 5

@@ -1,5 +1,6 @@
 """The two picture panes bound to the session: what the user drops, pastes or opens becomes the session's content
-or style mix, and what the session holds (after a swap, a restore, the example) is what the panes show. It also
+or style mix, and what the session holds (after a swap, a restore, the example, the paintings in the content's
+colours while Match colours is on) is what the panes show. It also
 offers the settings stored in a Fude PNG that is opened, and keeps the folder the next dialog opens in."""
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class PicturesPanel(QObject):
         session.contentChanged.connect(self._show_content)
         session.stylesChanged.connect(self._show_styles)
         session.settingsChanged.connect(self._show_settings)
+        session.matchPreviewsChanged.connect(style_pane.set_matched)
         preferences.folderChanged.connect(self._set_start_folder)
         self._set_start_folder(preferences.last_folder())
         self._show_settings(session.settings)

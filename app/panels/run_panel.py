@@ -106,7 +106,7 @@ class RunPanel(QObject):
     def _on_pictures(self, *_: object) -> None:
         session = self._session
         content = session.content
-        self._canvas.set_content(None if content is None else to_qimage(content.array))
+        self._canvas.set_content(None if content is None else to_qimage(content.shown))
         self.start_button.setEnabled(session.state is RunState.IDLE and session.ready)
         if content is None and not session.styles:
             hint = ("Drop a photo of a creature on Content and a painting on Style (from your files or a web "

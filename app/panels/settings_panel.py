@@ -1,6 +1,6 @@
-"""The settings widgets bound to the session both ways: lam, the style scale, Keep colours (and its View menu
-action) and the Advanced fields ask the session to change, and show what its settings are. Lam moves during a
-run; the fields a run fixes when it starts are locked until it ends."""
+"""The settings widgets bound to the session both ways: lam, the style scale, Keep colours and Match colours (and
+their View menu actions) and the Advanced fields ask the session to change, and show what its settings are. Lam
+moves during a run; the fields a run fixes when it starts are locked until it ends."""
 
 from __future__ import annotations
 
@@ -14,25 +14,31 @@ from engine.settings import RenderSettings
 
 
 class SettingsPanel(QObject):
-    """Binds `lam_control`, `style_scale`, `keep_colours_check` and `advanced` to `session`; `keep_colours_action`
-    is for the View menu."""
+    """Binds `lam_control`, `style_scale`, `keep_colours_check`, `match_colours_check` and `advanced` to `session`;
+    `keep_colours_action` and `match_colours_action` are for the View menu."""
 
     def __init__(self, session: Session, lam_control: LamControl, style_scale: StyleScaleControl,
-                 keep_colours_check: QCheckBox, advanced: AdvancedPanel, parent: QObject | None = None) -> None:
+                 keep_colours_check: QCheckBox, match_colours_check: QCheckBox, advanced: AdvancedPanel,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._session = session
         self._lam = lam_control
         self._scale = style_scale
         self._keep = keep_colours_check
+        self._match = match_colours_check
         self._advanced = advanced
         self._showing = False  # while the widgets are set from the session, what they emit is not an edit
         self.keep_colours_action = make_action(keep_colours_check, "&Keep the content's colours", None, ["Ctrl+K"],
                                                checkable=True)
+        self.match_colours_action = make_action(match_colours_check, "&Match the painting's colours to the "
+                                                "content's", None, ["Ctrl+Shift+K"], checkable=True)
         self.show_settings(session.settings)
         lam_control.lamChanged.connect(self._on_lam)
         style_scale.scaleChanged.connect(self._on_scale)
         keep_colours_check.toggled.connect(self._on_keep_colours)
         self.keep_colours_action.toggled.connect(keep_colours_check.setChecked)
+        match_colours_check.toggled.connect(self._on_match_colours)
+        self.match_colours_action.toggled.connect(match_colours_check.setChecked)
         advanced.edited.connect(self._on_advanced_edited)
         session.settingsChanged.connect(self.show_settings)
         session.stateChanged.connect(self._on_state)
@@ -48,6 +54,8 @@ class SettingsPanel(QObject):
                 self._scale.set_scale(settings.style_scale)
             self._keep.setChecked(settings.keep_colours)
             self.keep_colours_action.setChecked(settings.keep_colours)
+            self._match.setChecked(settings.match_colours)
+            self.match_colours_action.setChecked(settings.match_colours)
             if not self._advanced.shows(settings):  # (skipped when it does: the size asked for stays)
                 self._advanced.apply(settings)
         finally:
@@ -68,6 +76,12 @@ class SettingsPanel(QObject):
         self.keep_colours_action.setChecked(on)
         if not self._showing:
             self._session.update_settings(keep_colours=on)
+
+    @Slot(bool)
+    def _on_match_colours(self, on: bool) -> None:
+        self.match_colours_action.setChecked(on)
+        if not self._showing:
+            self._session.update_settings(match_colours=on)
 
     @Slot()
     def _on_advanced_edited(self) -> None:

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from app.background import BackgroundTask
 from app.plain_text import literal, plain_label
 from app.qimage import to_qimage
-from app.widgets.preview_canvas import fit_rect, paint_badge
+from app.widgets.preview_canvas import draw_image, fit_rect, paint_badge
 from app.widgets.render_controls import format_lam
 from engine.errors import FudeError
 from engine.history import HistoryEntry, HistoryStore
@@ -83,6 +83,8 @@ def describe_entry(entry: HistoryEntry) -> str:
         parts.append(f"style scale {s.style_scale:g}")
     if s.keep_colours:
         parts.append("content's colours kept")
+    if s.match_colours:
+        parts.append("paintings in the content's colours")
     parts.append(when)
     return " · ".join(parts)
 
@@ -378,7 +380,7 @@ class HistoryView(QWidget):
         painter.fillRect(self.rect(), QColor("#2b2b2e"))
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         for (image, caption), target in zip(self._pictures, self.picture_rects(), strict=True):
-            painter.drawImage(target, image)
+            draw_image(painter, target, image)  # a transparent one over a checkerboard
             self._paint_caption(painter, target, caption)
         painter.end()
 

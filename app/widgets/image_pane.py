@@ -1,6 +1,8 @@
 """A picture slot (the content): a drop, paste and open target that shows the picture, its name and size, and
-emits the loaded picture or an error that names the file. A failed load keeps the previous picture. The style
-pane (app/widgets/style_pane.py) builds on it to hold several pictures."""
+emits the loaded picture or an error that names the file. A failed load keeps the previous picture. A pane that
+`keeps_alpha` (the content's) sets a picture's transparency aside (LoadedImage.alpha) and shows it over a
+checkerboard; any other flattens it onto white. The style pane (app/widgets/style_pane.py) builds on it to hold
+several pictures."""
 
 from __future__ import annotations
 
@@ -38,11 +40,12 @@ from PySide6.QtWidgets import (
 from app.fetch import Fetcher, is_web_url
 from app.loaded_image import LoadedImage
 from app.plain_text import literal, plain_label
-from app.qimage import to_array, to_qimage
-from app.widgets.preview_canvas import fit_rect
+from app.qimage import to_qimage, to_rgba_array
+from app.widgets.preview_canvas import draw_image, fit_rect
 from engine.errors import FudeError, ImageError
-from engine.images import check_pixel_count, decode_image, load_image
+from engine.images import check_pixel_count, decode_image, decode_picture, load_image, load_picture
 from engine.names import clean_name
+from engine.transparency import flatten, split_alpha
 
 IMAGE_FILTER = "Pictures (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff);;All files (*)"
 QT_IMAGE_FORMAT = "application/x-qt-image"
@@ -75,21 +78,23 @@ class _Picture(QWidget):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         area = self.rect().adjusted(1, 1, -1, -1)
+        # held here: a brush taken from a temporary palette would be read after the palette is freed
+        palette = self.palette()
         highlighted = pane.drag_hover or pane.hasFocus()
         if pane.qimage is None:
-            painter.fillRect(area, self.palette().alternateBase())
-            pen = QPen(ACCENT if highlighted else self.palette().mid().color(), 2 if highlighted else 1.5)
+            painter.fillRect(area, palette.alternateBase())
+            pen = QPen(ACCENT if highlighted else palette.mid().color(), 2 if highlighted else 1.5)
             pen.setStyle(Qt.PenStyle.DashLine)
             painter.setPen(pen)
             painter.drawRoundedRect(area.adjusted(2, 2, -2, -2), 8, 8)
-            painter.setPen(self.palette().text().color())
+            painter.setPen(palette.text().color())
             painter.drawText(area.adjusted(10, 10, -10, -10), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
                              pane.busy_text or pane.hint)
         else:
             pane.draw_picture(painter, area)
             if pane.busy_text:
                 painter.fillRect(area, QColor(255, 255, 255, 190))
-                painter.setPen(self.palette().text().color())
+                painter.setPen(palette.text().color())
                 painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, pane.busy_text)
             if highlighted:
                 painter.setPen(QPen(ACCENT, 2))
@@ -98,16 +103,19 @@ class _Picture(QWidget):
 
 
 class ImagePane(QFrame):
-    """Drop, paste (Ctrl+V while focused, via the window's Paste action) or click to open a picture."""
+    """Drop, paste (Ctrl+V while focused, via the window's Paste action) or click to open a picture. With
+    `keeps_alpha`, a picture's transparency is kept aside in its LoadedImage, whichever way it came."""
 
     changed = Signal(object)  # LoadedImage or None
     failed = Signal(str)  # "NAME: what is wrong"
     fileLoaded = Signal(str)  # a local file was loaded (the window checks it for stored Fude settings)
     busyChanged = Signal(bool)
 
-    def __init__(self, role: str, title: str, hint: str, parent: QWidget | None = None) -> None:
+    def __init__(self, role: str, title: str, hint: str, parent: QWidget | None = None,
+                 keeps_alpha: bool = False) -> None:
         super().__init__(parent)
         self.role = role
+        self.keeps_alpha = keeps_alpha
         self.hint = hint
         self.start_folder = ""
         self.setObjectName(f"{role}Pane")
@@ -168,7 +176,7 @@ class ImagePane(QFrame):
     def set_image(self, image: LoadedImage | None) -> None:
         """Show `image` (or nothing) and announce it."""
         self._image = image
-        self.qimage = None if image is None else to_qimage(image.array)
+        self.qimage = None if image is None else to_qimage(image.shown)
         self._info_text = "No picture yet" if image is None else image.describe()
         self._show_info()
         self._info.setToolTip("" if image is None or image.path is None else literal(image.path))
@@ -185,9 +193,9 @@ class ImagePane(QFrame):
         self._show_info()
 
     def draw_picture(self, painter: QPainter, area: QRect) -> None:
-        """Paint the picture into `area` (the pane has one): scaled to fit."""
+        """Paint the picture into `area` (the pane has one): scaled to fit, a transparent one over a checkerboard."""
         if self.qimage is not None:
-            painter.drawImage(fit_rect(self.qimage.size(), area), self.qimage)
+            draw_image(painter, fit_rect(self.qimage.size(), area), self.qimage)
 
     def take(self, image: LoadedImage) -> bool:
         """Where every successful load ends: this pane shows the new picture in place of the old one."""
@@ -203,22 +211,22 @@ class ImagePane(QFrame):
 
     def load_path(self, path: str | os.PathLike[str]) -> bool:
         try:
-            array = load_image(path)
+            array, alpha = load_picture(path) if self.keeps_alpha else (load_image(path), None)
         except FudeError as exc:
             self.failed.emit(str(exc))
             return False
-        if not self.take(LoadedImage(array, Path(path).name, os.fspath(path))):
+        if not self.take(LoadedImage(array, Path(path).name, os.fspath(path), alpha)):
             return False
         self.fileLoaded.emit(os.fspath(path))
         return True
 
     def load_bytes(self, data: bytes, name: str) -> bool:
         try:
-            array = decode_image(data, name)
+            array, alpha = decode_picture(data, name) if self.keeps_alpha else (decode_image(data, name), None)
         except FudeError as exc:
             self.failed.emit(str(exc))
             return False
-        return self.take(LoadedImage(array, name))
+        return self.take(LoadedImage(array, name, alpha=alpha))
 
     def load_qimage(self, image: QImage, name: str) -> bool:
         """A picture another program decoded (a paste, a drop of image data): refused by the same rules as a file."""
@@ -226,14 +234,15 @@ class ImagePane(QFrame):
             if image.isNull():
                 raise ImageError(name, "is empty (no picture in it)")
             check_pixel_count(name, image.width(), image.height())
-            array = to_array(image)
+            rgba = to_rgba_array(image)
+            array, alpha = split_alpha(rgba) if self.keeps_alpha else (flatten(rgba), None)
         except ImageError as exc:
             self.failed.emit(str(exc))
             return False
         except (ValueError, MemoryError) as exc:
             self.failed.emit(str(ImageError(name, f"cannot be used ({exc or type(exc).__name__})")))
             return False
-        return self.take(LoadedImage(array, name))
+        return self.take(LoadedImage(array, name, alpha=alpha))
 
     def load_local_urls(self, urls: list[QUrl]) -> bool:
         """Local files dropped or pasted together: this pane takes the first."""

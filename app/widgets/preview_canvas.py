@@ -1,6 +1,7 @@
 """The live canvas: the picture as it grows, scaled to fit whatever size each frame has, and a before/after
-compare (the result, the content, or a split view with a draggable divider). It only paints QImages; it
-knows nothing of the engine."""
+compare (the result, the content, or a split view with a draggable divider). A transparent picture is drawn over
+a checkerboard (`draw_image`, which the panes and the history use too). It only paints QImages; it knows nothing
+of the engine."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from enum import Enum
 
 from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
+    QBrush,
     QColor,
     QFont,
     QImage,
@@ -16,11 +18,16 @@ from PySide6.QtGui import (
     QPainterPath,
     QPaintEvent,
     QPen,
+    QPixmap,
     QResizeEvent,
 )
 from PySide6.QtWidgets import QPushButton, QSizePolicy, QWidget
 
 from app.widgets.paint_timing import PaintTimedWidget
+
+CHECKER_SQUARE = 8  # px: the side of one square of the checkerboard under a transparent picture
+CHECKER_LIGHT = (204, 204, 204)
+CHECKER_DARK = (153, 153, 153)
 
 
 def fit_rect(size: QSize, area: QRect) -> QRect:
@@ -37,6 +44,29 @@ def paint_badge(painter: QPainter, box: QRectF, text: str) -> None:
     painter.fillPath(path, QColor(0, 0, 0, 150))
     painter.setPen(QColor("white"))
     painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+
+def paint_checkerboard(painter: QPainter, area: QRect) -> None:
+    """Light and dark grey squares filling `area`, starting at its top-left corner: what shows through where a
+    picture is transparent."""
+    side = CHECKER_SQUARE
+    tile = QPixmap(2 * side, 2 * side)
+    tile.fill(QColor(*CHECKER_LIGHT))
+    tile_painter = QPainter(tile)
+    tile_painter.fillRect(0, 0, side, side, QColor(*CHECKER_DARK))
+    tile_painter.fillRect(side, side, side, side, QColor(*CHECKER_DARK))
+    tile_painter.end()
+    painter.save()
+    painter.setBrushOrigin(area.topLeft())
+    painter.fillRect(area, QBrush(tile))
+    painter.restore()
+
+
+def draw_image(painter: QPainter, target: QRect, image: QImage) -> None:
+    """`image` scaled into `target`; one with an alpha channel over a checkerboard, so its transparency shows."""
+    if image.hasAlphaChannel():
+        paint_checkerboard(painter, target)
+    painter.drawImage(target, image)
 
 
 class CompareMode(Enum):
@@ -124,10 +154,10 @@ class PreviewCanvas(PaintTimedWidget):
         elif self._mode is CompareMode.SPLIT and self._result is not None and self._content is not None:
             self._paint_split(painter, target, self._content, self._result)
         elif self._mode is CompareMode.CONTENT and self._content is not None:
-            painter.drawImage(target, self._content)
+            draw_image(painter, target, self._content)
             self._paint_tag(painter, target, "Before (content)", left=True)
         elif self._result is not None:
-            painter.drawImage(target, self._result)
+            draw_image(painter, target, self._result)
         else:
             self._paint_hint(painter)
         painter.end()
@@ -175,9 +205,9 @@ class PreviewCanvas(PaintTimedWidget):
         x = target.x() + round(target.width() * self.divider)
         painter.save()
         painter.setClipRect(QRect(target.x(), target.y(), x - target.x(), target.height()))
-        painter.drawImage(target, before)
+        draw_image(painter, target, before)
         painter.setClipRect(QRect(x, target.y(), target.right() - x + 1, target.height()))
-        painter.drawImage(target, after)
+        draw_image(painter, target, after)
         painter.restore()
         painter.setPen(QPen(QColor(255, 255, 255, 230), 2))
         painter.drawLine(x, target.top(), x, target.bottom())

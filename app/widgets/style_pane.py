@@ -1,9 +1,14 @@
 """The style pane: one or several paintings, each a row with a thumbnail, a weight slider (shown normalised to
 sum 1) and a remove button, above a preview of the chosen painting at the style scale against the result's
-size. Drops, pastes and opens add a painting (up to MAX_STYLES); loading itself is ImagePane's."""
+size. While Match colours is on, the thumbnails and the preview show the paintings in the content's colours
+(made by the session: `set_matched`). Drops, pastes and opens add a painting (up to MAX_STYLES); loading itself
+is ImagePane's."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget
@@ -66,9 +71,9 @@ class StyleRow(QFrame):
         self.setObjectName(f"styleRow{index}")
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.selected = False
-        thumb = plain_label()
+        thumb = self.thumb = plain_label()
         thumb.setObjectName("styleThumb")
-        thumb.setPixmap(_thumbnail(qimage, THUMB_SIDE))
+        self.set_thumbnail(qimage)
         # framed in the colour of this painting's region (the Regions editor paints with the same colour)
         self.colour = QColor(*style_colour(index))
         thumb.setStyleSheet(f"#styleThumb {{ border: 2px solid {self.colour.name()}; border-radius: 3px; }}")
@@ -106,6 +111,10 @@ class StyleRow(QFrame):
         layout.addWidget(self.share)
         layout.addWidget(self.remove)
 
+    def set_thumbnail(self, qimage: QImage) -> None:
+        """Show `qimage` (the painting, or the painting in the content's colours) as the thumbnail."""
+        self.thumb.setPixmap(_thumbnail(qimage, THUMB_SIDE))
+
     def show_weight(self, position: int, share: float, single: bool) -> None:
         self.slider.blockSignals(True)
         self.slider.setValue(position)
@@ -141,6 +150,7 @@ class StylePane(ImagePane):
     def __init__(self, title: str, hint: str, parent: QWidget | None = None) -> None:
         self._images: list[LoadedImage] = []
         self._previews: list[QImage] = []  # each painting at most PREVIEW_SIDE px, what the preview paints from
+        self._matched: list[QImage] = []  # each painting in the content's colours (Match colours), or none
         self._weights: list[float] = []
         self._selected = 0
         self._rows: list[StyleRow] = []
@@ -177,6 +187,11 @@ class StylePane(ImagePane):
     @property
     def images(self) -> tuple[LoadedImage, ...]:
         return tuple(self._images)
+
+    @property
+    def showing_matched(self) -> bool:
+        """Whether the paintings are shown in the content's colours (Match colours)."""
+        return bool(self._matched)
 
     @property
     def selected(self) -> int:
@@ -249,6 +264,17 @@ class StylePane(ImagePane):
         self.style_scale = float(scale)
         self._update_preview()
 
+    def set_matched(self, pictures: Sequence[np.ndarray]) -> None:
+        """Show `pictures`, each painting in the content's colours (one per painting, in order), in place of the
+        paintings; none (or another count): the paintings as they are."""
+        self._matched = [to_qimage(p) for p in pictures] if len(pictures) == len(self._images) else []
+        for row, qimage in zip(self._rows, self._shown_previews(), strict=True):
+            row.set_thumbnail(qimage)
+        self._update_preview()
+
+    def _shown_previews(self) -> list[QImage]:
+        return self._matched or self._previews
+
     def set_result_size(self, size: QSize | None) -> None:
         """The result's shape (the content picture's); None: the painting's own."""
         self.result_size = size
@@ -275,7 +301,7 @@ class StylePane(ImagePane):
         painter.drawTiledPixmap(frame, pixmap, QPoint(offset_x, offset_y))
         painter.setPen(QPen(QColor(0, 0, 0, 90), 1))
         painter.drawRect(frame.adjusted(0, 0, -1, -1))
-        text = f"at {format_scale(self.style_scale)}"
+        text = f"at {format_scale(self.style_scale)}" + (" · content's colours" if self._matched else "")
         metrics = painter.fontMetrics()
         box = QRectF(frame.right() - metrics.horizontalAdvance(text) - 16, frame.bottom() - metrics.height() - 9,
                      metrics.horizontalAdvance(text) + 12, metrics.height() + 4)
@@ -312,6 +338,7 @@ class StylePane(ImagePane):
     # ---- internals ----
 
     def _changed(self) -> None:
+        self._matched = []  # made for the paintings before: the session sends those of the new list
         self._build_rows()
         self._update_preview()
         self._clear.setEnabled(bool(self._images))
@@ -322,15 +349,17 @@ class StylePane(ImagePane):
         self.weightsChanged.emit(self.normalised_weights())
 
     def _update_preview(self) -> None:
-        self.qimage = self._previews[self._selected] if self._previews else None
+        shown = self._shown_previews()
+        self.qimage = shown[self._selected] if shown else None
         self._tile_cache = None
         if self._images:
             image = self._images[self._selected]
             self._info_text = image.describe()
             against = "the result's frame" if self.result_size is not None else "its own frame"
+            colours = " in the content's colours (Match colours)" if self._matched else ""
             self._picture.setToolTip(literal(
-                f"{image.name} seen at {format_scale(self.style_scale)} (the style scale) against {against}: its "
-                "strokes will be this big in the result"))
+                f"{image.name}{colours} seen at {format_scale(self.style_scale)} (the style scale) against "
+                f"{against}: its strokes will be this big in the result"))
         else:
             self._info_text = "No picture yet"
             self._picture.setToolTip("")
@@ -343,7 +372,7 @@ class StylePane(ImagePane):
             row.hide()  # gone from the pane now; deleted when control returns to the event loop
             row.deleteLater()
         self._rows = []
-        for index, (image, preview) in enumerate(zip(self._images, self._previews, strict=True)):
+        for index, (image, preview) in enumerate(zip(self._images, self._shown_previews(), strict=True)):
             row = StyleRow(index, image, preview, self._row_box)
             row.weightMoved.connect(self._on_weight_moved)
             row.removeClicked.connect(self.remove)

@@ -192,9 +192,9 @@ def test_settings_geometry_and_folder_are_remembered(make_window, tmp_path, wave
     first.session.set_lam(0.7)
     first.advanced.seed.setValue(42)
     first.advanced.optimizer.setCurrentIndex(first.advanced.optimizer.findData("adam"))
-    first.resize(780, 520)
+    first.resize(780, 540)
     size = first.size()
-    assert size.height() == 520
+    assert size.height() == 540
     first.style_pane.load_path(wave_path)
     first.close()
     saved = json.loads(store.value("render/settings"))

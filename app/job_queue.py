@@ -1,0 +1,333 @@
+"""JobQueue: the window's queue of renders. Each job keeps the pictures and settings it was added with; the queue
+runs them one after another through the session (Session.run_job) whenever the session is idle, and writes each
+finished picture to the chosen folder, never over an existing file. Jobs can be removed, reordered and cancelled
+without touching the others. This is the queue's one state; its panel only shows it and calls its commands."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from app.loaded_image import LoadedImage
+from app.session import RunState, Session
+from engine.driver import RunOutcome
+from engine.errors import FudeError, OutOfMemory
+from engine.export import save_png
+from engine.names import render_file_stem
+from engine.settings import RenderSettings, png_text_chunks
+
+
+class JobStatus(StrEnum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        """The job will not run again (done, cancelled or failed)."""
+        return self in (JobStatus.DONE, JobStatus.CANCELLED, JobStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """One render waiting in the queue: the pictures and the settings as they were when it was added."""
+
+    id: int
+    content: LoadedImage
+    styles: tuple[LoadedImage, ...]
+    settings: RenderSettings
+
+    @property
+    def style_names(self) -> tuple[str, ...]:
+        return tuple(style.name for style in self.styles)
+
+    @property
+    def file_stem(self) -> str:
+        """The name its picture is saved under, without the suffix (or a number, when that is taken)."""
+        return render_file_stem(self.content.name, self.style_names)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A job and how it stands: its status, a message (why it failed; when it was cancelled, e.g. "at iteration 3
+    of 40") and the file written."""
+
+    job: QueuedJob
+    status: JobStatus = JobStatus.WAITING
+    message: str = ""
+    path: str = ""
+
+
+def free_path(folder: Path, stem: str, suffix: str = ".png") -> Path:
+    """`folder/stem + suffix`, or with " 2", " 3"... before the suffix when that name is taken."""
+    path, number = folder / f"{stem}{suffix}", 2
+    while os.path.lexists(path):
+        path, number = folder / f"{stem} {number}{suffix}", number + 1
+    return path
+
+
+class JobQueue(QObject):
+    """The queue of `session`'s jobs, in the order they run. `start` runs the waiting jobs one after another
+    (a run the user starts in between is waited for); `pause` lets the running job end and takes no new one."""
+
+    jobsChanged = Signal()  # a job was added, removed, moved, or its status changed
+    activeChanged = Signal(bool)  # the queue is taking jobs (True) or paused / out of jobs (False)
+    folderChanged = Signal(str)  # the folder the pictures are written to
+    jobSaved = Signal(int, str)  # a job's id and the PNG its picture was written to
+    error = Signal(str)  # something the user must see, naming the job or the file
+    info = Signal(str)  # a note that needs no answer
+
+    def __init__(self, session: Session, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._session = session
+        self._entries: list[QueueEntry] = []
+        self._next_id = 1
+        self._folder = ""
+        self._active = False
+        self._running: int | None = None  # the id of the job whose run is going (its entry may be removed)
+        self._cancelling: int | None = None  # the running job's id once it was asked to stop
+        self._saved = 0  # pictures written since the queue was last started
+        self._failed = 0  # jobs that failed (or were not saved) since then
+        session.runFinished.connect(self._on_finished)
+        session.runFailed.connect(self._on_failed)
+        session.runOutOfMemory.connect(self._on_out_of_memory)
+        session.runEnded.connect(self._on_run_ended)
+
+    # ---- what there is ----
+
+    @property
+    def entries(self) -> tuple[QueueEntry, ...]:
+        """Every job, in the order the waiting ones run, with its status."""
+        return tuple(self._entries)
+
+    def entry(self, job_id: int) -> QueueEntry | None:
+        return next((e for e in self._entries if e.job.id == job_id), None)
+
+    @property
+    def folder(self) -> str:
+        """Where finished pictures are written ("" until one is chosen)."""
+        return self._folder
+
+    @property
+    def active(self) -> bool:
+        """The queue is running: it starts the next waiting job whenever the session is idle."""
+        return self._active
+
+    @property
+    def waiting(self) -> int:
+        return sum(e.status is JobStatus.WAITING for e in self._entries)
+
+    # ---- commands ----
+
+    def add(self, content: LoadedImage | None, styles: Sequence[LoadedImage], settings: RenderSettings) -> int | None:
+        """Keep these pictures and settings as a job at the end of the queue; its id, or None (with an error
+        saying why) when they cannot make a render."""
+        if content is None or not styles:
+            missing = "a content picture (the creature)" if content is None else "a style picture (the painting)"
+            self.error.emit(f"Add to queue: add {missing} first.")
+            return None
+        try:
+            settings.regions_for(len(styles))
+            settings.style_mix(len(styles))
+        except FudeError as exc:
+            self.error.emit(f"Add to queue: the settings cannot be used ({exc.reason}).")
+            return None
+        job = QueuedJob(self._next_id, content, tuple(styles), settings)
+        self._next_id += 1
+        self._entries.append(QueueEntry(job))
+        self.jobsChanged.emit()
+        self._start_soon()
+        return job.id
+
+    def remove(self, job_id: int) -> bool:
+        """Take a job out of the queue; the running one is cancelled first (its picture still reaches the
+        history as a stopped one)."""
+        entry = self.entry(job_id)
+        if entry is None:
+            return False
+        if entry.status is JobStatus.RUNNING:
+            self._stop_running(job_id)
+        self._entries.remove(entry)
+        self.jobsChanged.emit()
+        return True
+
+    def move(self, job_id: int, delta: int) -> bool:
+        """Move a waiting job `delta` places among the waiting jobs (negative: earlier); False when it cannot
+        move (not waiting, or already first or last)."""
+        slots = [i for i, e in enumerate(self._entries) if e.status is JobStatus.WAITING]
+        order = [self._entries[i] for i in slots]
+        here = next((k for k, e in enumerate(order) if e.job.id == job_id), None)
+        if here is None:
+            return False
+        there = min(max(here + delta, 0), len(order) - 1)
+        if there == here:
+            return False
+        order.insert(there, order.pop(here))
+        for slot, entry in zip(slots, order, strict=True):
+            self._entries[slot] = entry
+        self.jobsChanged.emit()
+        return True
+
+    def cancel(self, job_id: int) -> bool:
+        """Cancel a job: a waiting one is skipped, the running one is stopped; the queue goes on with the next."""
+        entry = self.entry(job_id)
+        if entry is None or entry.status.finished:
+            return False
+        if entry.status is JobStatus.RUNNING:
+            self._stop_running(job_id)  # it is marked cancelled when its run has stopped
+            return True
+        self._set(job_id, JobStatus.CANCELLED, "before it ran")
+        return True
+
+    def set_folder(self, folder: str) -> bool:
+        """Write the finished pictures to `folder` from now on; False, with an error, when it is not a folder."""
+        if not folder or not os.path.isdir(folder):
+            self.error.emit(f"{folder or 'The queue folder'}: is not a folder; choose the folder for the "
+                            "queue's pictures again.")
+            return False
+        if folder != self._folder:
+            self._folder = folder
+            self.folderChanged.emit(folder)
+        return True
+
+    def start(self) -> bool:
+        """Run the waiting jobs, one after another; False, with an error, when there is no folder to write to
+        or no job waiting."""
+        if not self._folder:
+            self.error.emit("Run queue: choose the folder for the queue's pictures first (Folder…).")
+            return False
+        if not os.path.isdir(self._folder) or not os.access(self._folder, os.W_OK | os.X_OK):
+            problem = "is not writable" if os.path.isdir(self._folder) else "does not exist any more"
+            self.error.emit(f"Run queue: the folder {self._folder} {problem}; choose another folder (Folder…).")
+            return False
+        if not self.waiting:
+            self.info.emit("The queue has no job waiting: press Add to queue first.")
+            return False
+        self._saved = self._failed = 0
+        self._set_active(True)
+        self._start_soon()
+        return True
+
+    def pause(self) -> None:
+        """Take no new job; the running one goes on to its end."""
+        self._set_active(False)
+
+    def toggle(self) -> bool:
+        """Run the queue when it is paused, pause it when it runs; whether it runs now."""
+        if self._active:
+            self.pause()
+        else:
+            self.start()
+        return self._active
+
+    # ---- running the jobs ----
+
+    def _start_soon(self) -> None:
+        """Start the next job once the events under way are handled (a run the session is about to start itself,
+        a retry, goes first)."""
+        if self._active:
+            QTimer.singleShot(0, self, self._start_next)
+
+    @Slot()
+    def _start_next(self) -> None:
+        session = self._session
+        if not self._active or self._running is not None or session.state is not RunState.IDLE or session.running:
+            return  # the session's runEnded brings us back
+        for entry in list(self._entries):
+            if entry.status is not JobStatus.WAITING:
+                continue
+            job = entry.job
+            if session.run_job(job.content, job.styles, job.settings):
+                self._running = job.id
+                self._set(job.id, JobStatus.RUNNING)
+                return
+            self._set(job.id, JobStatus.FAILED, "it could not start (see the message above)")
+        self._set_active(False)
+        self._say_done()
+
+    def _say_done(self) -> None:
+        """Say what the queue did, as an error when some job failed (its row in the list says why)."""
+        saved, failed = self._saved, self._failed
+        done = f"The queue is done: {saved} picture{'s' if saved != 1 else ''} saved in {self._folder}"
+        if failed:
+            self.error.emit(f"{done}; {failed} job{'s' if failed != 1 else ''} failed (the queue's list says why).")
+        elif saved:
+            self.info.emit(f"{done}.")
+
+    def _stop_running(self, job_id: int) -> None:
+        self._cancelling = job_id
+        self._session.stop()
+
+    @Slot(object)
+    def _on_finished(self, outcome: RunOutcome) -> None:
+        job_id = self._running
+        if job_id is None or self.entry(job_id) is None:
+            return  # the user's own run, or a job removed while it ran
+        if outcome.cancelled:
+            how = "" if self._cancelling == job_id else "by Stop "  # (the window's Stop stops a job as well)
+            self._set(job_id, JobStatus.CANCELLED, f"{how}at iteration {outcome.index} of {outcome.total}")
+            return
+        self._save(job_id, outcome)
+
+    def _save(self, job_id: int, outcome: RunOutcome) -> None:
+        """Write job `job_id`'s finished picture as its own settings present it (with Keep colours as it was when
+        the job was added, whatever the window shows now) and with those settings stored in it."""
+        entry, record = self.entry(job_id), self._session.record
+        if entry is None or record is None:
+            return
+        settings = record.final_settings
+        image = record.presented(outcome.image, settings.keep_colours)
+        text = png_text_chunks(settings, record.content_name, record.style_names)
+        path = free_path(Path(self._folder), entry.job.file_stem)
+        try:
+            save_png(path, image, text)
+        except FudeError as exc:
+            self._set(job_id, JobStatus.FAILED, f"not saved: {exc.reason}")
+            goes_on = "; the queue goes on with the next job" if self._active and self.waiting else ""
+            self.error.emit(f"Queue: {exc}. The picture is in the history{goes_on}.")
+            return
+        self._saved += 1
+        self._set(job_id, JobStatus.DONE, path=str(path))
+        self.jobSaved.emit(job_id, str(path))
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        if self._running is not None:
+            self._set(self._running, JobStatus.FAILED, message)
+
+    @Slot(object)
+    def _on_out_of_memory(self, error: OutOfMemory) -> None:
+        if self._running is not None:
+            self._set(self._running, JobStatus.FAILED, str(error))
+
+    @Slot()
+    def _on_run_ended(self) -> None:
+        job_id, self._running = self._running, None
+        cancelling, self._cancelling = self._cancelling, None
+        entry = self.entry(job_id) if job_id is not None else None
+        if entry is not None and entry.status is JobStatus.RUNNING:  # it ended before it made a picture
+            if cancelling == job_id:
+                self._set(entry.job.id, JobStatus.CANCELLED, "before its first iteration")
+            else:
+                self._set(entry.job.id, JobStatus.FAILED, "it ended without a picture")
+        self._start_soon()
+
+    def _set(self, job_id: int, status: JobStatus, message: str = "", path: str = "") -> None:
+        for i, entry in enumerate(self._entries):
+            if entry.job.id == job_id:
+                self._failed += status is JobStatus.FAILED
+                self._entries[i] = replace(entry, status=status, message=message, path=path)
+                self.jobsChanged.emit()
+                return
+
+    def _set_active(self, active: bool) -> None:
+        if active != self._active:
+            self._active = active
+            self.activeChanged.emit(active)

@@ -1,0 +1,273 @@
+"""The queue, as the window shows it: Add to queue (a button and a menu action), the list of jobs with their
+status, Up, Down, Remove, Cancel, the folder the pictures go to and Run / Pause queue, in a dock beside the
+canvas. Every change goes through app/job_queue.py's JobQueue; this panel keeps no state of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QSize, Qt, Slot
+from PySide6.QtGui import QAction, QBrush, QColor, QFont, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.job_queue import JobQueue, JobStatus, QueueEntry
+from app.plain_text import breakable, literal, plain_label
+from app.preferences import Preferences
+from app.qimage import to_qimage
+from app.session import Session
+from app.widgets.actions import make_action
+from app.widgets.message_bar import MessageBar
+from app.widgets.render_controls import format_lam
+
+ICON_SIZE = QSize(48, 48)
+DOCK_WIDTH = 300
+STATUS_COLOURS = {JobStatus.DONE: "#2e7d32", JobStatus.FAILED: "#c62828", JobStatus.CANCELLED: "#8a8a8a"}
+
+
+def describe_job(position: int, entry: QueueEntry) -> str:
+    """The three lines a job shows in the list: its pictures; its size, lam and iterations; how it stands."""
+    job = entry.job
+    settings = job.settings
+    figures = f"{settings.size} px · lam {format_lam(settings.lam)} · {settings.iteration_count} iterations"
+    return f"{position}. {job.content.name} → {' + '.join(job.style_names)}\n{figures}\n{describe_status(entry)}"
+
+
+def describe_status(entry: QueueEntry) -> str:
+    if entry.status is JobStatus.DONE:
+        return "saved as " + entry.path.replace("\\", "/").rsplit("/", 1)[-1]
+    if entry.status is JobStatus.RUNNING:
+        return "running…"
+    if not entry.message:
+        return entry.status.value
+    return f"{entry.status.value}{': ' if entry.status is JobStatus.FAILED else ' '}{entry.message}"
+
+
+class QueuePanel(QObject):
+    """`queue` (the model) for `session`'s jobs, and its widgets: `add_button` for the sidebar, `dock` for the
+    window, and `add_action`, `run_action` and `show_action` for the Queue menu."""
+
+    def __init__(self, session: Session, messages: MessageBar, preferences: Preferences, dialog_parent: QWidget,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._session = session
+        self._preferences = preferences
+        self._dialog_parent = dialog_parent
+        self._icons: dict[int, QIcon] = {}  # each job's content thumbnail, made once
+        self.queue = JobQueue(session, self)
+        self.queue.error.connect(messages.show_error)
+        self.queue.info.connect(messages.show_info)
+
+        self.add_button = QPushButton("Add to queue")
+        self.add_button.setObjectName("addToQueueButton")
+        self.add_button.setToolTip("Keep these pictures and settings as a job in the queue, to render later "
+                                   "(Ctrl+Shift+Enter)")
+        self.add_button.clicked.connect(self.add_current)
+        self.add_action = make_action(self, "&Add to queue", self.add_current,
+                                      ["Ctrl+Shift+Return", "Ctrl+Shift+Enter"])
+        self.run_action = make_action(self, "&Run queue", self.toggle_running)
+
+        self.list = QListWidget()
+        self.list.setObjectName("queueList")
+        self.list.setIconSize(ICON_SIZE)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.setWordWrap(True)  # a long name wraps (at the breaks `breakable` adds) instead of scrolling
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.itemSelectionChanged.connect(self._update_buttons)
+        self.summary = plain_label()
+        self.summary.setObjectName("queueSummary")
+        self.summary.setStyleSheet("color: palette(mid);")
+        self.folder_label = plain_label()
+        self.folder_label.setObjectName("queueFolder")
+        self.folder_label.setWordWrap(True)
+        self.up_button = self._button("Up", "queueUp", "Run the selected job earlier", self.move_up)
+        self.down_button = self._button("Down", "queueDown", "Run the selected job later", self.move_down)
+        self.remove_button = self._button("Remove", "queueRemove", "Take the selected job out of the queue "
+                                          "(a running one is cancelled first)", self.remove_selected)
+        self.cancel_button = self._button("Cancel", "queueCancel", "Cancel the selected job; the others still "
+                                          "run", self.cancel_selected)
+        self.folder_button = self._button("Folder…", "queueFolderButton", "Choose the folder the queue's "
+                                          "pictures are saved to", self.choose_folder)
+        self.run_button = self._button("Run queue", "queueRun", "Render the waiting jobs one after another; each "
+                                       "picture goes to the history and to the folder", self.toggle_running)
+        self.dock = self._make_dock()
+        self.show_action: QAction = self.dock.toggleViewAction()
+        self.show_action.setText("Show the &queue")
+
+        self.queue.jobsChanged.connect(self._show_jobs)
+        self.queue.activeChanged.connect(self._update_buttons)
+        self.queue.folderChanged.connect(self._show_folder)
+        folder = preferences.queue_folder()
+        if folder:
+            self.queue.set_folder(folder)
+        self._show_folder(self.queue.folder)
+        self._show_jobs()
+
+    @staticmethod
+    def _button(text: str, name: str, tip: str, slot: Callable[[], object]) -> QPushButton:
+        button = QPushButton(text)
+        button.setObjectName(name)
+        button.setToolTip(tip)
+        button.clicked.connect(slot)
+        return button
+
+    def _make_dock(self) -> QDockWidget:
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder_label, 1)
+        folder_row.addWidget(self.folder_button, 0, Qt.AlignmentFlag.AlignTop)
+        edit_row = QHBoxLayout()
+        for button in (self.up_button, self.down_button, self.remove_button, self.cancel_button):
+            edit_row.addWidget(button)
+        run_row = QHBoxLayout()
+        add = QPushButton("Add to queue")
+        add.setObjectName("queueAdd")
+        add.setToolTip(self.add_button.toolTip())
+        add.clicked.connect(self.add_current)
+        run_row.addWidget(add)
+        run_row.addWidget(self.run_button)
+        body = QWidget()
+        body.setObjectName("queuePanel")
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(6, 4, 6, 6)
+        layout.setSpacing(6)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(edit_row)
+        layout.addLayout(folder_row)
+        layout.addLayout(run_row)
+        dock = QDockWidget("Queue")
+        dock.setObjectName("queueDock")
+        dock.setWidget(body)
+        dock.setMinimumWidth(DOCK_WIDTH)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        dock.hide()  # until a job is added or the Queue menu shows it
+        return dock
+
+    # ---- what the user asks ----
+
+    def add_current(self) -> int | None:
+        """Add the pictures and settings in use as a job, and show the queue; the job's id, or None."""
+        session = self._session
+        job_id = self.queue.add(session.content, session.styles, session.settings)
+        if job_id is not None:
+            self.dock.show()
+            self._select(job_id)
+        return job_id
+
+    def selected_id(self) -> int | None:
+        items = self.list.selectedItems()
+        return int(items[0].data(Qt.ItemDataRole.UserRole)) if items else None
+
+    def move_up(self) -> None:
+        self._move(-1)
+
+    def move_down(self) -> None:
+        self._move(1)
+
+    def _move(self, delta: int) -> None:
+        job_id = self.selected_id()
+        if job_id is not None:
+            self.queue.move(job_id, delta)
+
+    def remove_selected(self) -> None:
+        job_id = self.selected_id()
+        if job_id is not None:
+            self.queue.remove(job_id)
+
+    def cancel_selected(self) -> None:
+        job_id = self.selected_id()
+        if job_id is not None:
+            self.queue.cancel(job_id)
+
+    def choose_folder(self) -> str | None:
+        """Ask for the folder the queue's pictures go to; the folder, or None when none was chosen."""
+        start = self.queue.folder or self._preferences.last_folder()
+        folder = QFileDialog.getExistingDirectory(self._dialog_parent, "Folder for the queue's pictures", start)
+        if not folder or not self.queue.set_folder(folder):
+            return None
+        self._preferences.set_queue_folder(folder)
+        return folder
+
+    def toggle_running(self) -> None:
+        """Run the queue (asking for a folder first when there is none), or pause it."""
+        if not self.queue.active and not self.queue.folder and self.choose_folder() is None:
+            return
+        self.queue.toggle()
+
+    # ---- showing the model ----
+
+    def _select(self, job_id: int) -> None:
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) == job_id:
+                self.list.setCurrentItem(item)
+                return
+
+    def _icon(self, entry: QueueEntry) -> QIcon:
+        job = entry.job
+        if job.id not in self._icons:
+            image = to_qimage(job.content.array).scaled(ICON_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+                                                         Qt.TransformationMode.SmoothTransformation)
+            self._icons[job.id] = QIcon(QPixmap.fromImage(image))
+        return self._icons[job.id]
+
+    @Slot()
+    def _show_jobs(self) -> None:
+        selected = self.selected_id()
+        entries = self.queue.entries
+        self._icons = {k: icon for k, icon in self._icons.items() if any(e.job.id == k for e in entries)}
+        self.list.blockSignals(True)
+        try:
+            self.list.clear()
+            for position, entry in enumerate(entries, 1):
+                item = QListWidgetItem(self._icon(entry), breakable(describe_job(position, entry)))
+                item.setData(Qt.ItemDataRole.UserRole, entry.job.id)
+                item.setToolTip(literal(describe_job(position, entry) + (f"\n{entry.path}" if entry.path else "")))
+                if entry.status in STATUS_COLOURS:
+                    item.setForeground(QBrush(QColor(STATUS_COLOURS[entry.status])))
+                if entry.status is JobStatus.RUNNING:
+                    font = QFont(item.font())
+                    font.setBold(True)
+                    item.setFont(font)
+                self.list.addItem(item)
+        finally:
+            self.list.blockSignals(False)
+        if selected is not None:
+            self._select(selected)
+        counts = {status: sum(e.status is status for e in entries) for status in JobStatus}
+        parts = [f"{count} {status.value}" for status, count in counts.items() if count]
+        self.summary.setText(" · ".join(parts) if parts else "no jobs yet")
+        self._update_buttons()
+
+    @Slot(str)
+    def _show_folder(self, folder: str) -> None:
+        self.folder_label.setText(breakable(f"Saves to {folder}") if folder else "No folder chosen yet")
+        self.folder_label.setToolTip(literal(folder))
+
+    @Slot()
+    def _update_buttons(self, *_: object) -> None:
+        job_id = self.selected_id()
+        entry = self.queue.entry(job_id) if job_id is not None else None
+        waiting = entry is not None and entry.status is JobStatus.WAITING
+        self.up_button.setEnabled(waiting)
+        self.down_button.setEnabled(waiting)
+        self.remove_button.setEnabled(entry is not None)
+        self.cancel_button.setEnabled(entry is not None and not entry.status.finished)
+        active = self.queue.active
+        text = "Pause queue" if active else "Run queue"
+        self.run_button.setText(text)
+        self.run_action.setText("&" + text)
+        self.run_button.setEnabled(active or self.queue.waiting > 0)
+        self.run_action.setEnabled(self.run_button.isEnabled())
