@@ -9,8 +9,9 @@ or H x W x 4 with straight alpha).
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtGui import QImage
+
+from engine.transparency import flatten
 
 
 def to_qimage(array: np.ndarray) -> QImage:
@@ -29,20 +30,7 @@ def to_qimage(array: np.ndarray) -> QImage:
 def to_array(image: QImage) -> np.ndarray:
     """Any QImage as an H x W x 3 uint8 RGB array; transparent pixels are composited onto white, as the engine
     does for files with an alpha channel."""
-    if image.isNull():
-        raise ValueError("the image is empty")
-    if image.hasAlphaChannel():
-        flat = QImage(image.size(), QImage.Format.Format_RGB888)
-        flat.fill(QColor(Qt.GlobalColor.white))
-        painter = QPainter(flat)
-        painter.drawImage(0, 0, image)
-        painter.end()
-    else:
-        flat = image.convertToFormat(QImage.Format.Format_RGB888)
-    width, height, stride = flat.width(), flat.height(), flat.bytesPerLine()
-    rows = np.frombuffer(flat.constBits(), dtype=np.uint8, count=stride * height).reshape(height, stride)
-    # Rows are padded to 4 bytes; slice the padding off and copy, so the array outlives `flat`.
-    return rows[:, : 3 * width].reshape(height, width, 3).copy()
+    return flatten(to_rgba_array(image))
 
 
 def to_rgba_array(image: QImage) -> np.ndarray:

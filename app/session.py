@@ -23,7 +23,7 @@ from app.worker import PreviewFrame, RenderWorker
 from engine.colour import match_colours
 from engine.driver import BackendCache, Progress, RenderJob, RunOutcome, RunRecord
 from engine.errors import FudeError, OutOfMemory
-from engine.images import resize
+from engine.images import resize_longest
 from engine.recovery import Recovered, RecoverySession, RecoveryStore
 from engine.settings import RenderSettings, StoredRender, describe_changes, png_text_chunks
 from engine.transparency import resize_alpha
@@ -39,13 +39,8 @@ MATCH_PREVIEW_SIDE = 512
 
 
 def _at_most(image: np.ndarray, side: int) -> np.ndarray:
-    """`image` (a picture or an alpha channel) scaled down to a longest side of at most `side` px."""
-    height, width = image.shape[:2]
-    if max(height, width) <= side:
-        return image
-    scale = side / max(height, width)
-    size = max(1, round(width * scale)), max(1, round(height * scale))
-    return resize_alpha(image, *size) if image.ndim == 2 else resize(image, *size)
+    """`image` scaled down to a longest side of at most `side` px."""
+    return image if max(image.shape[:2]) <= side else resize_longest(image, side)
 
 
 class RunState(StrEnum):

@@ -63,17 +63,22 @@ def _read(path: str | os.PathLike[str], convert: Callable[[Image.Image], T]) -> 
     return _decode(data, str(p), convert)
 
 
-def _split(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+def _transparent(im: Image.Image) -> np.ndarray | None:
+    """The picture as H x W x 4 straight RGBA when some pixel is not opaque; None otherwise."""
     if not _has_alpha(im):
-        return _to_rgb_array(im), None
-    return split_alpha(np.array(im.convert("RGBA"), dtype=np.uint8))
+        return None
+    rgba = np.array(im.convert("RGBA"), dtype=np.uint8)
+    return rgba if bool((rgba[..., 3] < 255).any()) else None
+
+
+def _split(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    rgba = _transparent(im)
+    return (_to_rgb_array(im), None) if rgba is None else split_alpha(rgba)
 
 
 def _to_rgb_or_rgba(im: Image.Image) -> np.ndarray:
-    if not _has_alpha(im):
-        return _to_rgb_array(im)
-    rgba = np.array(im.convert("RGBA"), dtype=np.uint8)
-    return rgba if bool((rgba[..., 3] < 255).any()) else np.ascontiguousarray(rgba[..., :3])
+    rgba = _transparent(im)
+    return _to_rgb_array(im) if rgba is None else rgba
 
 
 def _decode(data: bytes, name: str, convert: Callable[[Image.Image], T]) -> T:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
+from PySide6.QtCore import QMimeData
+from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog
 
 from tests.pictures import write_broken
+from tests.qt_actions import drop, file_mime
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ["missing", "not_an_image", "empty", "truncated", "folder", "bomb"]
@@ -42,25 +43,9 @@ def cli_says(broken, wave_path) -> dict[str, str]:
     return said
 
 
-def _file_mime(path: Path) -> QMimeData:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    return mime
-
-
-def _drop(widget, mime: QMimeData) -> None:
-    position = QPointF(widget.width() / 2, widget.height() / 2)
-    enter = QDragEnterEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    widget.dragEnterEvent(enter)
-    assert enter.isAccepted()
-    widget.dropEvent(QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                                Qt.KeyboardModifier.NoModifier))
-
-
 def _deliver(window, pane, how: str, mime: QMimeData | None, path: Path, monkeypatch) -> None:
     if how == "drop":
-        _drop(pane, mime)
+        drop(pane, mime)
     elif how == "paste":
         QGuiApplication.clipboard().setMimeData(mime)
         pane.setFocus()
@@ -77,7 +62,7 @@ def test_a_bad_file_is_refused_as_the_command_line_refuses_it(window, qtbot, bro
     pane = window.style_pane if case in ("truncated", "bomb") else window.content_pane
     assert pane.load_path(cat_path)
     before = pane.image
-    _deliver(window, pane, how, _file_mime(broken[case]), broken[case], monkeypatch)
+    _deliver(window, pane, how, file_mime(broken[case]), broken[case], monkeypatch)
     assert pane.image is before, "the previous picture was replaced"
     assert window.messages.kind == "error"
     assert window.messages.text() == cli_says[case]

@@ -11,39 +11,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog
 
 from app.fetch import Fetcher
 from app.qimage import to_qimage
+from tests.qt_actions import drop, file_mime
 
 PANES = ["content_pane", "style_pane"]
-
-
-def _file_mime(path: Path) -> QMimeData:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    return mime
-
-
-def _drop(widget, mime: QMimeData) -> None:
-    """Drag `mime` over `widget` and drop it, through the widget's own drag and drop handlers (Qt only routes
-    real drop events that come from a drag in progress, so the handlers are called with real event objects)."""
-    position = QPointF(widget.width() / 2, widget.height() / 2)
-    enter = QDragEnterEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    widget.dragEnterEvent(enter)
-    assert enter.isAccepted(), "the drag was refused"
-    drop = QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
-    widget.dropEvent(drop)
 
 
 @pytest.mark.parametrize("pane_name", PANES)
 def test_drop_file_url(window, cat_path, cat, pane_name):
     pane = getattr(window, pane_name)
-    _drop(pane, _file_mime(cat_path))
+    drop(pane, file_mime(cat_path))
     assert pane.image is not None
     assert np.array_equal(pane.image.array, cat)
     assert pane.image.name == "cat.png"
@@ -85,7 +67,7 @@ def test_a_non_image_file_shows_a_message_and_keeps_the_picture(window, tmp_path
     before = pane.image
     bad = tmp_path / "notes.txt"
     bad.write_text("not a picture")
-    _drop(pane, _file_mime(bad))
+    drop(pane, file_mime(bad))
     assert pane.image is before
     assert window.messages.kind == "error"
     assert str(bad) in window.messages.text()
@@ -94,7 +76,7 @@ def test_a_non_image_file_shows_a_message_and_keeps_the_picture(window, tmp_path
 
 def test_a_missing_file_shows_a_message_naming_it(window, tmp_path):
     missing = tmp_path / "gone.png"
-    assert not window.content_pane.handle_mime(_file_mime(missing))
+    assert not window.content_pane.handle_mime(file_mime(missing))
     assert window.content_pane.image is None
     assert window.messages.kind == "error"
     assert str(missing) in window.messages.text() and "no such file" in window.messages.text()

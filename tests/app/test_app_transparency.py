@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, QRect, QSize, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
+from PySide6.QtCore import QMimeData, QRect, QSize
+from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from app.qimage import to_qimage, to_rgba_array
 from app.widgets.preview_canvas import CompareMode, fit_rect
 from engine.transparency import flatten, split_alpha
 from tests.pictures import cut_out
+from tests.qt_actions import drop, file_mime
 
 RUN_TIMEOUT_MS = 60_000
 
@@ -33,19 +34,6 @@ def cut_cat_path(tmp_path: Path, cut_cat: np.ndarray) -> Path:
     path = tmp_path / "cut_cat.png"
     Image.fromarray(cut_cat).save(path)
     return path
-
-
-def _drop_file(widget: QWidget, path: Path) -> None:
-    """Drop the file at `path` on `widget` through its own drag and drop handlers, as a user's drop arrives."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    position = QPointF(widget.width() / 2, widget.height() / 2)
-    enter = QDragEnterEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    widget.dragEnterEvent(enter)
-    assert enter.isAccepted()
-    widget.dropEvent(QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                                Qt.KeyboardModifier.NoModifier))
 
 
 def _run(window, qtbot) -> None:
@@ -83,7 +71,7 @@ def test_a_cut_out_content_keeps_its_alpha_through_the_run_the_canvas_and_the_sa
     window = make_window()
     height, width = cut_cat.shape[:2]
     window.advanced.size_spin.setValue(max(height, width))  # the run at the content's own size
-    _drop_file(window.content_pane, cut_cat_path)
+    drop(window.content_pane, file_mime(cut_cat_path))
     content = window.content_pane.image
     assert content is not None and np.array_equal(content.alpha, cut_cat[..., 3])
     assert window.session.content is content
@@ -155,7 +143,7 @@ def test_the_history_keeps_a_transparent_picture(make_window, qtbot, monkeypatch
     window = make_window(history_folder=tmp_path / "history")
     height, width = cut_cat.shape[:2]
     window.advanced.size_spin.setValue(max(height, width))
-    _drop_file(window.content_pane, cut_cat_path)
+    drop(window.content_pane, file_mime(cut_cat_path))
     window.style_pane.load_path(wave_path)
     with qtbot.waitSignal(window.history_panel.strip.added, timeout=RUN_TIMEOUT_MS) as added:
         _run(window, qtbot)
