@@ -6,6 +6,7 @@ Every bad input is one line on stderr, `error: PATH: what is wrong`, and exit st
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -15,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from engine import __version__
-from engine.driver import RunListener
+from engine.driver import REFINE_ITERATIONS, RunListener
 from engine.errors import ExportError, FudeError, SettingsError
 from engine.export import AnimationOptions
 from engine.names import render_file_stem
 from engine.presets import BUILTIN_PRESETS, PresetStore, default_path
 from engine.regions import Regions, regions_from_pictures
+from engine.schedule import describe_seconds
 from engine.settings import (
     DEFAULT_ITERATIONS,
     DEVICES,
@@ -51,6 +53,8 @@ EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 PROGRESS_REFRESH_S = 0.25
+PROGRESS_STEPS = 1000  # the bar's resolution: the share of the run's work done, in thousandths
+BAR_FORMAT = "{desc}{percentage:3.0f}%|{bar}|"  # and then the run's own figures
 # The evolution keeps up to twice the frames asked for (FrameRecorder halves its sample when full, so it holds
 # between N and 2N), then picks exactly N of them evenly.
 RECORDED_PER_FRAME = 2
@@ -130,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{animation.last_frame_ms / 1000:g} s before it loops")
     render.add_argument("--evolution-size", type=_number(int, 16, MAX_SIZE), default=None, metavar="PX",
                         help="longest side of the evolution in pixels (default: the result's size)")
+    render.add_argument("--refine", metavar="PNG",
+                        help="refine a finished picture instead of starting from noise: go on from PNG (a result "
+                        "made from CONTENT and STYLE) at its full size, for less grain when printing, with "
+                        f"--iterations more iterations (default {REFINE_ITERATIONS}). The settings stored in PNG "
+                        "are used (lam, --tv-weight, --style-weights and --mask given here still count); the "
+                        "result goes to -o, by default PNG's name with _refined")
     render.add_argument("--mask", action="append", default=[], metavar="MASK",
                         help="where a STYLE goes: one black-and-white picture per STYLE, in the same order (white: "
                         "that style goes there; black: it does not; grey blends); where no mask is white the "
@@ -301,7 +311,13 @@ def render(args: argparse.Namespace) -> int:
     from engine.export import animation_format, check_writable
     from engine.images import load_image, load_picture
 
-    output = Path(args.output) if args.output else default_output(args.content, args.style)
+    if args.output:
+        output = Path(args.output)
+    elif args.refine:
+        refined = Path(args.refine)
+        output = refined.with_name(f"{refined.stem}_refined.png")
+    else:
+        output = default_output(args.content, args.style)
     evolution = Path(args.evolution) if args.evolution else None
     if evolution is not None:
         animation_format(evolution)  # a suffix that is not .gif, .webp or .mp4 is refused now, not after the run
@@ -310,11 +326,16 @@ def render(args: argparse.Namespace) -> int:
         if path is not None:
             check_writable(path)
     settings = settings_from_args(args)
+    start = None
+    if args.refine:
+        start, settings = refine_start(args, settings)
     if args.mask and len(args.mask) != len(args.style):
         raise SettingsError("--mask", f"{len(args.mask)} mask{'s' if len(args.mask) != 1 else ''} for "
                             f"{len(args.style)} style picture{'s' if len(args.style) != 1 else ''}; give one --mask "
                             "per STYLE, in the same order")
     content, alpha = load_picture(args.content)  # a transparent background is set aside, and given back
+    if start is not None:
+        check_refines(args.refine, start, content, settings)
     styles = [load_image(path) for path in args.style]
     if args.mask:
         settings = settings.replaced(regions=load_regions(args.mask, content))
@@ -328,8 +349,9 @@ def render(args: argparse.Namespace) -> int:
     from engine.errors import DivergenceError, OutOfMemory
     from engine.recovery import RecoveryStore
 
+    refine = (args.iterations or REFINE_ITERATIONS) if start is not None else 0
     job = RenderJob(content, tuple(styles), settings, os.path.basename(args.content), tuple(style_names),
-                    tile=args.tile, content_alpha=alpha)
+                    start_image=start, tile=args.tile, content_alpha=alpha, refine=refine)
     record = RunRecord(job, max_frames=RECORDED_PER_FRAME * args.frames if evolution else 0)
     # a copy of the picture so far, kept every few seconds, for the window to offer back if this process is killed
     recovery = RecoveryStore().begin(content, styles, job.content_name, style_names, content_alpha=alpha)
@@ -372,6 +394,37 @@ def render(args: argparse.Namespace) -> int:
     return 0
 
 
+def refine_start(args: argparse.Namespace, settings: RenderSettings) -> tuple[np.ndarray, RenderSettings]:
+    """The picture `render --refine PNG` goes on from, and the settings it was made with: those stored in PNG
+    (with this command's device and precision, and lam, tv weight and style weights when given here), or the
+    command line's when PNG has none; at PNG's size either way."""
+    from engine.export import read_png_render
+    from engine.images import load_picture
+
+    start, _ = load_picture(args.refine)  # the alpha comes back from CONTENT, as in every run
+    stored = read_png_render(args.refine)
+    if stored is not None:
+        given = {option: getattr(args, option) for option in ("lam", "tv_weight") if hasattr(args, option)}
+        if hasattr(args, "style_weights"):
+            given["style_weights"] = settings.style_weights
+        settings = stored.settings.replaced(device=settings.device, precision=settings.precision, **given)
+    height, width = start.shape[:2]
+    if min(width, height) < MIN_SIZE or max(width, height) > MAX_SIZE:
+        raise SettingsError(args.refine, f"is {width}x{height} px; a picture to refine is {MIN_SIZE} to {MAX_SIZE} px")
+    return start, settings.replaced(size=max(width, height))
+
+
+def check_refines(path: str, start: np.ndarray, content: np.ndarray, settings: RenderSettings) -> None:
+    """A picture to refine must be CONTENT's shape at its size: made from that content."""
+    from engine.images import fit_size
+
+    height, width = start.shape[:2]
+    expected = fit_size(content.shape[1], content.shape[0], settings.size)
+    if expected != (width, height):
+        raise SettingsError(path, f"is {width}x{height} px, but the content at that size is {expected[0]}x"
+                            f"{expected[1]}: refine a picture with the content it was made from")
+
+
 class ProgressBar(RunListener):
     """The command line's view of a run: a line saying what runs where, a progress bar with the losses (on
     stderr, unless quiet), notes and warnings written above the bar. In a batch (`label` given) the bar is named
@@ -399,27 +452,39 @@ class ProgressBar(RunListener):
         if not self.quiet and self.header:
             width, height = run.size
             backend, settings = run.backend, run.settings
-            self._write(f"Fude {__version__}: {width}x{height} px, {run.total} iterations, {settings.optimizer}, "
+            count = (f"up to {run.total} iterations, each scale until its picture settles"
+                     if run.settings.iterations is None else f"{run.total} iterations")
+            self._write(f"Fude {__version__}: {width}x{height} px, {count}, {settings.optimizer}, "
                         f"{backend.device.type} {backend.precision.name}, weights {backend.network.description}")
             if run.tile is not None and run.final_tiles > 1:
                 self._write(f"tiles: the full size in {run.final_tiles} tiles of at most {run.tile} px")
             if len(self.style_names) > 1:
                 mix = ", ".join(f"{name} {weight:.2f}" for name, weight in zip(self.style_names, run.style_weights))
                 self._write(f"styles: {mix}")
-        self.bar = tqdm(total=run.total, unit="it", disable=self.quiet, dynamic_ncols=True, file=sys.stderr,
-                        desc=self.label, position=self.position, leave=self.label is None)
+        # The bar follows the work done (a finer scale's iteration costs more, and a scale may end early when its
+        # picture settles), and says the iteration, the scale and the time left itself.
+        self.bar = tqdm(total=PROGRESS_STEPS, disable=self.quiet, dynamic_ncols=True, file=sys.stderr,
+                        desc=self.label, position=self.position, leave=self.label is None,
+                        bar_format=BAR_FORMAT)
 
     def on_frame(self, run: StyleRun, frame: Frame, image: np.ndarray | None) -> None:
         if self.bar is None:
             return
         now = time.monotonic()
+        last = frame.index == frame.total
         # Reading the losses syncs with the device, so only when the bar will show them.
-        if not self.quiet and (now - self._last_refresh >= PROGRESS_REFRESH_S or frame.index == frame.total):
+        if not self.quiet and (now - self._last_refresh >= PROGRESS_REFRESH_S or last):
             losses = frame.losses
-            self.bar.set_postfix(total=f"{losses['total']:.4f}", content=f"{losses['content']:.3f}",
-                                 style=f"{losses['style']:.4f}", refresh=False)
+            count = f"{frame.index}" if frame.settling and not last else f"{frame.index}/{frame.total}"
+            scale = f" scale {frame.scale}/{frame.scales}" if frame.scales > 1 else ""
+            seconds = frame.seconds_left
+            left = "" if last or not math.isfinite(seconds) else f", {describe_seconds(seconds)} left"
+            figures = (f"it {count}{scale}{left}, total {losses['total']:.4f}, content {losses['content']:.3f}, "
+                       f"style {losses['style']:.4f}")
+            self.bar.bar_format = BAR_FORMAT + " " + figures.replace("{", "{{").replace("}", "}}")
+            self.bar.n = PROGRESS_STEPS if last else round(frame.fraction * PROGRESS_STEPS)
+            self.bar.refresh()
             self._last_refresh = now
-        self.bar.update(1)
 
     def on_notice(self, text: str) -> None:
         self._write(f"note: {text}")

@@ -3,18 +3,19 @@ this machine; prints tables, times nothing in the test suite.
 
 1. Per iteration, at each --sizes: the engine's step (its measured precision), a bare forward+backward of its
    truncated network at the same precision, and the reference's step; their ratios.
-2. Time to quality at --quality-size: the reference runs --reference-iterations L-BFGS steps; the engine runs
-   what a user gets with no options (`render --size N`). Both results are judged by one ruler: the objective in
-   fp32 on the full network at full size. Also when the engine first matched the reference's final value, going
-   on at full size past its default end (up to --match-limit more iterations) when it had not.
+2. Time to a finished picture at --quality-size, on four pairs (a cartoon, an animal, a portrait, a landscape):
+   the textbook runs --reference-iterations fp32 L-BFGS steps on the full network; the engine runs what a user
+   gets with no options (`render --size N`: each scale until its picture settles). Both pictures are saved side
+   by side in --out, and judged by one ruler (the objective in fp32 on the full network) and their fine detail.
 3. Peak resident memory (VmHWM) of a default engine run at each --memory-sizes (512 and 1024), in a fresh process.
 
-    python bench/bench_speed.py [--sizes 256 512] [--quality-size 512] [--reference-iterations 300]
+    python bench/bench_speed.py [--skip iteration memory] [--pairs CONTENT:STYLE ...] [--out bench/out]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench.reference import ReferenceRun, Ruler, full_network  # noqa: E402
@@ -77,68 +79,96 @@ def per_iteration(content, style, backend: Backend, sizes: list[int], repeats: i
               f"{reference_s / engine_s:>16.2f}x", flush=True)
 
 
-def time_to_quality(content, style, backend: Backend, size: int, reference_iterations: int,
-                    reference_net, match_limit: int) -> None:
+def _median_chunk_seconds(times: list[float], chunk: int = 10) -> float:
+    """Seconds per iteration from cumulative `times`: the median of `chunk`-iteration spans, so that a burst of
+    other load on the machine does not decide a figure."""
+    spans = [(times[k + chunk] - times[k]) / chunk for k in range(0, len(times) - chunk, chunk)]
+    if not spans:
+        return (times[-1] - times[0]) / max(1, len(times) - 1) if len(times) > 1 else times[-1]
+    return statistics.median(spans)
+
+
+def _pair_name(content: str, style: str) -> str:
+    return f"{Path(content).stem}+{Path(style).stem}"
+
+
+def time_to_finished(pairs: list[tuple[str, str]], backend: Backend, size: int, reference_iterations: int,
+                     reference_net, out: Path) -> None:
+    """For each pair: the textbook (fp32 L-BFGS on the full network at full size, `reference_iterations` from
+    noise) against what a user gets with no options (`render --size N`: coarse to fine, each scale until its
+    picture settles), the same lam and style weights (equal style strength: one objective). Both pictures are
+    saved side by side at 100% (textbook left, Fude right) in `out`, and judged by the same ruler."""
     device = backend.device
     settings = RenderSettings(size=size, device=device.type)  # what `render --size N` runs
-    print(f"\n2. time to quality at {size} px: reference {reference_iterations} fp32 L-BFGS iterations vs the "
-          f"engine's defaults ({settings.iteration_count} iterations, multiscale {settings.multiscale})")
-    start = time.perf_counter()
-    run = StyleRun(content, style, settings, backend)
-    prepare_s = time.perf_counter() - start
-    full_content, full_style = run._content_source, run._style_source  # the bench looks inside
+    print(f"\n2. time to a finished {size} px picture: textbook {reference_iterations} fp32 L-BFGS iterations "
+          f"against Fude's defaults (each scale until settled, at most {settings.iteration_count}); lam "
+          f"{settings.lam:g}; seconds are medians of 10-iteration spans times the iterations")
+    out.mkdir(parents=True, exist_ok=True)
+    from PIL import Image
+
     from engine.images import fit_size, resize
-    from engine.run import to_tensor
+    from engine.run import to_tensor, to_uint8
+    from engine.settling import fine_detail
 
-    width, height = fit_size(full_content.shape[1], full_content.shape[0], size)
-    content_t = to_tensor(resize(full_content, width, height), device)
-    style_side = round(size * settings.style_scale)
-    style_t = to_tensor(resize(full_style, *fit_size(full_style.shape[1], full_style.shape[0], style_side)), device)
-    ruler = Ruler(reference_net, content_t, style_t, LossWeights(lam=settings.lam, tv=settings.tv_weight))
+    rows = []
+    for content_path, style_path in pairs:
+        name = _pair_name(content_path, style_path)
+        content, style = load_image(content_path), load_image(style_path)
+        width, height = fit_size(content.shape[1], content.shape[0], size)
+        content_t = to_tensor(resize(content, width, height), device)
+        style_side = round(size * settings.style_scale)
+        style_t = to_tensor(resize(style, *fit_size(style.shape[1], style.shape[0], style_side)), device)
+        ruler = Ruler(reference_net, content_t, style_t, LossWeights(lam=settings.lam, tv=settings.tv_weight))
 
-    # The reference, from the same start (the seed's noise at full size).
-    noise_run = StyleRun(content, style, settings.replaced(multiscale=False, iterations=1), backend)
-    reference = ReferenceRun(ruler, noise_run.image)
-    _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(reference_iterations):
-        reference.step()
-    _sync(device)
-    reference_s = time.perf_counter() - t0
-    reference_value = ruler(reference.image.detach())
-    print(f"   reference: {reference_s:8.1f} s, ruler {reference_value:.4f}", flush=True)
-
-    # The engine, timed without the ruler checks (their time is subtracted).
-    matched_at = None
-    engine_s = prepare_s
-    for frame in run:
+        # The textbook, from the seed's noise at full size (what Fude's single-scale run starts from).
+        noise = StyleRun(content, style, settings.replaced(multiscale=False, iterations=1), backend).image
+        reference = ReferenceRun(ruler, noise)
+        times = [0.0]
         _sync(device)
-        engine_s = prepare_s + frame.elapsed
-        if matched_at is None and frame.scale == frame.scales and frame.index % 5 == 0:
-            if ruler(run.image.detach()) <= reference_value:
-                matched_at = (frame.index, engine_s)
-    engine_value = ruler(run.image.detach())
-    stopped = "ended early by the stopping rule" if getattr(run, "converged", False) else "ran every iteration"
-    print(f"   engine:    {engine_s:8.1f} s, ruler {engine_value:.4f} "
-          f"({reference_s / engine_s:.1f}x faster than the reference, finished picture: {run.index} iterations, "
-          f"{stopped}; schedule {run.schedule})")
-    if matched_at is None and match_limit > 0:
-        # How long the engine takes to reach the reference's value when it goes on at full size past its default
-        # stopping point: the time to quality at matched quality, which the finished picture alone cannot show.
-        run.total = run.index + match_limit
-        run._stop_when_converged = False  # the bench looks inside
+        t0 = time.perf_counter()
+        for _ in range(reference_iterations):
+            reference.step()
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+        reference_s = _median_chunk_seconds(times) * reference_iterations
+        textbook = reference.image.detach()
+
+        # Fude, as `render` runs it; its preparation (targets at every scale) counted.
+        _sync(device)
+        t0 = time.perf_counter()
+        run = StyleRun(content, style, settings, backend)
+        prepare_s = time.perf_counter() - t0
+        stamps: dict[int, list[float]] = {}
+        last = 0.0
         for frame in run:
             _sync(device)
-            engine_s = prepare_s + frame.elapsed
-            if frame.index % 5 == 0 and ruler(run.image.detach()) <= reference_value:
-                matched_at = (frame.index, engine_s)
-                break
-    if matched_at:
-        print(f"   engine matched the reference's ruler value at iteration {matched_at[0]}, {matched_at[1]:.1f} s "
-              f"({reference_s / matched_at[1]:.1f}x faster)")
-    else:
-        print(f"   engine not matched within {match_limit} more full-size iterations: ruler "
-              f"{ruler(run.image.detach()):.4f} at iteration {run.index}, {engine_s:.1f} s")
+            stamps.setdefault(frame.scale, [last]).append(frame.elapsed)  # each scale's times from its start
+            last = frame.elapsed
+        counts = run.scale_iterations
+        fude_s = prepare_s + sum(_median_chunk_seconds(stamps[scale]) * count
+                                 for scale, count in enumerate(counts, 1) if count)
+        result = run.image.detach()
+
+        with torch.no_grad():
+            ruled = {k: {n: float(v) for n, v in ruler.losses(image.float()).items()}
+                     for k, image in (("textbook", textbook), ("fude", result))}
+        detail = {"textbook": fine_detail(textbook), "fude": fine_detail(result)}
+        pictures = [to_uint8(textbook[0]), to_uint8(result[0])]
+        gap = np.full((pictures[0].shape[0], 8, 3), 255, np.uint8)
+        Image.fromarray(np.concatenate([pictures[0], gap, pictures[1]], axis=1)).save(out / f"{name}.png")
+        rows.append((name, reference_s, fude_s, counts, ruled, detail, run.settled))
+        print(f"   {name}: textbook {reference_s:.1f} s (wall {times[-1]:.1f} s), Fude {fude_s:.1f} s "
+              f"(wall {prepare_s + run.elapsed:.1f} s, iterations per scale {counts}, settled {run.settled}): "
+              f"{reference_s / fude_s:.1f}x", flush=True)
+
+    print(f"\n   {'pair':<28} {'textbook':>9} {'Fude':>7} {'iterations per scale':>21} {'ratio':>6} "
+          f"{'total T/F':>15} {'style T/F':>15} {'fine detail T/F':>16}")
+    for name, reference_s, fude_s, counts, ruled, detail, _ in rows:
+        t, f = ruled["textbook"], ruled["fude"]
+        print(f"   {name:<28} {reference_s:>8.1f}s {fude_s:>6.1f}s {str(counts):>21} {reference_s / fude_s:>5.1f}x "
+              f"{t['total']:>7.4f}/{f['total']:<7.4f} {t['style']:>7.4f}/{f['style']:<7.4f} "
+              f"{detail['textbook']:>7.2f}/{detail['fude']:<7.2f}")
+    print(f"   side by side (textbook left, Fude right, 100%): {out}/")
 
 
 PEAK_RSS_MIB = (
@@ -172,14 +202,24 @@ def peak_memory(size: int, content: str, style: str, iterations: int = 12) -> No
           f"{float(result.stdout.strip().splitlines()[-1]):.0f} MiB", flush=True)
 
 
+DEFAULT_PAIRS = [  # a flat cartoon creature, an animal photo, a portrait, a landscape
+    (str(ROOT / "bench" / "pictures" / "frog.png"), str(IMAGES / "wave.jpg")),
+    (str(IMAGES / "chelsea.png"), str(IMAGES / "starry_night.jpg")),
+    (str(IMAGES / "astronaut.png"), str(IMAGES / "the_scream.jpg")),
+    (str(ROOT / "bench" / "pictures" / "evening_glow.jpg"), str(IMAGES / "shipwreck.jpg")),
+]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeats", type=int, default=5, help="timed iterations per per-iteration figure")
     parser.add_argument("--quality-size", type=int, default=512)
     parser.add_argument("--reference-iterations", type=int, default=300)
-    parser.add_argument("--match-limit", type=int, default=300,
-                        help="full-size iterations the engine may go on past its default to match the reference")
+    parser.add_argument("--pairs", nargs="+", metavar="CONTENT:STYLE", default=None,
+                        help="the pairs of section 2 (default: a cartoon frog + the Great Wave, a cat + Starry Night, "
+                        "a portrait + the Scream, a landscape + Turner's shipwreck)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "out"), help="where section 2 saves its pictures")
     parser.add_argument("--memory-sizes", type=int, nargs="+", default=[512, 1024])
     parser.add_argument("--skip", nargs="*", default=[], choices=["iteration", "quality", "memory"])
     parser.add_argument("--device", default="auto")
@@ -196,8 +236,11 @@ def main() -> int:
     if "iteration" not in args.skip:
         per_iteration(content, style, backend, args.sizes, args.repeats, reference_net)
     if "quality" not in args.skip:
-        time_to_quality(content, style, backend, args.quality_size, args.reference_iterations, reference_net,
-                        args.match_limit)
+        pairs = [tuple(pair.split(":", 1)) for pair in args.pairs] if args.pairs else DEFAULT_PAIRS
+        pairs = [(c, s) for c, s in pairs if Path(c).exists() and Path(s).exists()] or [
+            (str(FALLBACK / "cat.png"), str(FALLBACK / "wave.png"))]
+        time_to_finished(pairs, backend, args.quality_size, args.reference_iterations, reference_net,
+                         Path(args.out))
     if "memory" not in args.skip:
         for size in args.memory_sizes:
             peak_memory(size, args.content, args.style)

@@ -37,6 +37,9 @@ PHASE_NETWORK = "Loading the network…"
 PHASE_PICTURES = "Preparing the pictures…"
 
 
+REFINE_ITERATIONS = 50  # what one "refine more" adds at the full size: about as many as the full size settled in
+
+
 @dataclass(frozen=True)
 class RenderJob:
     """What to render: the content and one or more style pictures (H x W x 3 uint8), their names for messages
@@ -50,6 +53,7 @@ class RenderJob:
     style_names: tuple[str, ...]
     start_image: np.ndarray | None = None  # continue from this picture (a restored one) ...
     start_index: int = 0  # ... which had this many iterations done
+    refine: int = 0  # with start_image, a finished picture: this many more iterations at the full size alone
     tile: int | None = None  # compute in tiles of at most this many px (None: tiles only when one pass won't fit)
     # the content's alpha channel (H x W uint8, the content's size), set aside: `content` is the picture over
     # engine.transparency's neutral grey, and what is shown and saved gets this alpha back (RunRecord.presented)
@@ -62,9 +66,19 @@ class RenderJob:
         object.__setattr__(self, "style_names", names)
         if not self.styles or len(self.styles) != len(self.style_names):
             raise ValueError(f"{len(self.styles)} style pictures with {len(self.style_names)} names")
+        if self.refine and (self.start_image is None or self.start_index or self.refine < 0):
+            raise ValueError("a refinement continues a finished picture (start_image), from its first iteration")
         if self.content_alpha is not None and self.content_alpha.shape != self.content.shape[:2]:
             raise ValueError(f"an alpha channel of {self.content_alpha.shape} for a content of "
                              f"{self.content.shape[:2]}")
+
+    @property
+    def run_settings(self) -> RenderSettings:
+        """The settings the run itself uses: those of the picture, or for a refinement, `refine` iterations at the
+        full size (the picture's settings still say how it was made)."""
+        if self.refine:
+            return self.settings.replaced(multiscale=False, iterations=self.refine)
+        return self.settings
 
     @property
     def style(self) -> np.ndarray:
@@ -94,6 +108,8 @@ class Progress:
     scale: int = 1  # coarse-to-fine: which scale (1-based) of how many this iteration worked at
     scales: int = 1
     style_weights: tuple[float, ...] = ()  # each style picture's weight in use, normalised
+    fraction: float = 0.0  # how much of the run's work is done, 0..1: what a progress bar shows
+    settling: bool = False  # each scale ends when its picture settles: `total` is the most the run may do
 
     @classmethod
     def of(cls, frame: Frame, lam: float, style_weights: tuple[float, ...]) -> Progress:
@@ -101,7 +117,7 @@ class Progress:
         return cls(index=frame.index, total=frame.total, elapsed=frame.elapsed,
                    iterations_per_second=frame.iterations_per_second, seconds_left=frame.seconds_left,
                    losses=frame.losses, lam=lam, scale=frame.scale, scales=frame.scales,
-                   style_weights=style_weights)
+                   style_weights=style_weights, fraction=frame.fraction, settling=frame.settling)
 
 
 @dataclass(frozen=True)
@@ -358,7 +374,7 @@ class RunDriver:
         listener.on_phase(PHASE_PICTURES)
         from engine.run import StyleRun
 
-        run = StyleRun(job.content, job.styles, job.settings, backend, start=job.start_image,
+        run = StyleRun(job.content, job.styles, job.run_settings, backend, start=job.start_image,
                        start_index=job.start_index, tile=tile, content_alpha=job.content_alpha)
         with self._lock:
             self._run = run

@@ -29,6 +29,7 @@ from engine.network import VGGFeatures, deepest, load_vgg19
 from engine.regions import Regions, feather_sigma, scale_mask
 from engine.schedule import plan_scales
 from engine.settings import MIN_SIZE, RenderSettings, normalise_style_weights
+from engine.settling import Look, SettleWatch
 from engine.tiled import content_target, style_grams, tiled_losses
 from engine.tiles import Tile, plan_tiles
 
@@ -38,11 +39,11 @@ NOISE_STD = 0.1  # the noise start: mid-grey plus Gaussian noise of this standar
 PRECISION_PROBE_SIZE = 256  # side of the probe image: at 128 px bf16 barely pays on this CPU, at 256-512 px 1.7-3x
 DIVERGENCE_STEP_FACTOR = 0.5  # after a NaN or infinite step, the step is cut by this much
 MAX_RECOVERIES_IN_A_ROW = 8  # then (the step is 1/256 of what it was) the problem is not the step: give up
-# The stopping rule of a run with the default iteration count: at the full size, once the total loss has fallen
-# by less than CONVERGED_GAIN (relative) over the last CONVERGED_WINDOW iterations, more iterations change
-# little that an eye can see, and the run ends early.
-CONVERGED_WINDOW = 10
-CONVERGED_GAIN = 0.01
+# How many iterations a scale is expected to run before it settles (engine.settling), for the time left: the first
+# scale starts from noise and needs more. Measured at 512 px on four pairs (the note on issue 16): 75-90 for the
+# first, 35-60 for the others.
+EXPECTED_FIRST_SCALE = 85
+EXPECTED_LATER_SCALE = 50
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,9 @@ class Frame:
     notice: str | None = None  # something the user should hear about this iteration (a divergence undone)
     first: int = 0  # iterations done before this run began (a run continued from a saved picture)
     work_done: float = 0.0  # the work of this run's iterations so far, in pixels (later scales cost more)
-    work_left: float = 0.0  # the work of the iterations still to come, in the same units
+    work_left: float = 0.0  # the work of the iterations expected still to come, in the same units
+    fraction: float = 0.0  # how much of the whole run's work is done, 0..1 (a continued run counts what it began with)
+    settling: bool = False  # each scale ends when its picture settles (the default count): `total` is the most
 
     @cached_property
     def losses(self) -> dict[str, float]:
@@ -196,19 +199,22 @@ class StyleRun:
         self._weights = LossWeights(lam=self.settings.lam, tv=self.settings.tv_weight, style=mix)
         self._pending_weights: LossWeights | None = None
         self._weights_lock = threading.Lock()  # set_weights may come from another thread than step
-        self.converged = False  # the run ended early by the stopping rule (default iteration count only)
-        self._stop_when_converged = self.settings.iterations is None
-        self._recent_totals: list[float] = []  # the total loss of the last iterations at the full size
+        self.settled = False  # the run ended when its full size settled (default iteration count only)
+        # With the default iteration count, each scale ends as soon as its picture has settled (engine.settling);
+        # the schedule's counts are then each scale's most.
+        self._stop_when_settled = self.settings.iterations is None
+        self._watch = SettleWatch()
 
         self._content_source = content
         self._style_sources = styles
         self._style_source = styles[0]
         self.schedule = plan_scales(self.settings.size, self.total, self.settings.multiscale)
         self.scale = 0  # index into schedule of the scale being worked on
+        # where each scale ends (iteration counts from the run's start): a scale that settles ends earlier
         self._scale_ends = list(itertools.accumulate(iterations for _, iterations in self.schedule))
         self.last_losses: dict[str, torch.Tensor] = {}
         self._good_losses: dict[str, torch.Tensor] = {}
-        first_scale = next((k for k, end in enumerate(self._scale_ends) if self.index < end), len(self.schedule) - 1)
+        first_scale = self._scale_of_start(start)
         self._side = self.schedule[first_scale][0]  # the side being prepared or worked at
         try:
             self._enter_scale(first_scale, start)
@@ -218,6 +224,23 @@ class StyleRun:
         else:
             return
         raise self._out_of_memory()  # outside the except block, so the failed frames' tensors are freed first
+
+    def _scale_of_start(self, start: np.ndarray | None) -> int:
+        """The scale a run continued from `start` after `self.index` iterations begins at: the one the picture's
+        size says (a scale that settled early ended before its count), else the one the count reaches. The
+        scales before it end at the count, so the run does the rest of its own scale and the later ones."""
+        by_count = next((k for k, end in enumerate(self._scale_ends) if self.index < end), len(self.schedule) - 1)
+        if start is None or self.index == 0:
+            return by_count
+        longest = max(start.shape[:2])
+        scale = next((k for k, (side, _) in enumerate(self.schedule) if side >= longest), by_count)
+        ends, end = [], 0
+        for k, (_, iterations) in enumerate(self.schedule):
+            end = min(self._scale_ends[k], self.index) if k < scale else end + iterations
+            ends.append(end)
+        self._scale_ends = ends
+        self.total = ends[-1]
+        return scale
 
     @property
     def tile(self) -> int | None:
@@ -267,6 +290,7 @@ class StyleRun:
         self._apply_regions()
         self.optimizer = self._new_optimizer()
         self.scale = scale
+        self._watch.reset()
 
     def _apply_regions(self) -> None:
         """The regions at the size being worked on. Where no style goes the picture *is* the content: the network
@@ -387,7 +411,7 @@ class StyleRun:
             self._apply_regions()
             if isinstance(self.optimizer, LBFGS):
                 self.optimizer.reset()
-            self._recent_totals.clear()
+            self._watch.reset()  # the picture will move again
         if pending is not None:
             if pending != self._weights:
                 if pending.style != self._weights.style:
@@ -396,7 +420,7 @@ class StyleRun:
                 # L-BFGS's curvature history describes the old objective; keeping it would mislead the step.
                 if isinstance(self.optimizer, LBFGS):
                     self.optimizer.reset()
-                self._recent_totals.clear()  # a new objective: its losses do not compare with the old ones
+                self._watch.reset()  # a new objective: the picture will move again
         before = self.image.detach().clone()
         start = time.perf_counter()
         if isinstance(self.optimizer, LBFGS):
@@ -406,11 +430,9 @@ class StyleRun:
             self.optimizer.step()
             with torch.no_grad():
                 self.image.clamp_(0, 1)
-        # one sync for both checks, the loss at the image the step started from and the image it made, and for
-        # the loss's value, which the stopping rule needs
-        loss_finite, image_finite, total = torch.stack(
-            [torch.isfinite(loss.detach()).float(), torch.isfinite(self.image.detach()).all().float(),
-             loss.detach().float()]).tolist()
+        # one sync for both checks, the loss at the image the step started from and the image it made
+        loss_finite, image_finite = torch.stack(
+            [torch.isfinite(loss.detach()).float(), torch.isfinite(self.image.detach()).all().float()]).tolist()
         notice = None
         if loss_finite:
             self._good = before
@@ -422,33 +444,66 @@ class StyleRun:
             notice = self._undo_divergence(what)
         self.elapsed += time.perf_counter() - start
         self.index += 1
-        if notice is None and self._has_converged(total):
-            self.converged = True
-            self.total = self.index
+        shown = self._shown()
+        if notice is None and self._stop_when_settled and self.index < self._scale_ends[self.scale]:
+            if self._watch.observe(shown):
+                self._end_scale()
         return Frame(
             index=self.index,
             total=self.total,
             scale=self.scale + 1,
             scales=len(self.schedule),
             work_done=self._work_between(self.first, self.index),
-            work_left=self._work_between(self.index, self.total),
+            work_left=(left := self._expected_work_left()),
+            fraction=(done := self._work_between(0, self.index)) / max(done + left, 1.0),
             elapsed=self.elapsed,
             _losses=dict(self._good_losses) if notice else {k: v.detach() for k, v in self.last_losses.items()},
-            _pixels=self._shown()[0],
+            _pixels=shown[0],
             notice=notice,
             first=self.first,
+            settling=self._stop_when_settled,
         )
 
-    def _has_converged(self, total: float) -> bool:
-        """The stopping rule, fed each good iteration's total loss: only for the default iteration count, only
-        at the full size, and only after CONVERGED_WINDOW iterations there."""
-        if not self._stop_when_converged or self.scale + 1 < len(self.schedule) or self.index >= self.total:
-            return False
-        self._recent_totals.append(total)
-        if len(self._recent_totals) <= CONVERGED_WINDOW:
-            return False
-        before = self._recent_totals.pop(0)
-        return before > 0 and (before - total) < CONVERGED_GAIN * before
+    def _end_scale(self) -> None:
+        """The scale being worked at has settled: it ends here, and the later scales move up by what it saved.
+        When it is the full size, the run is finished."""
+        saved = self._scale_ends[self.scale] - self.index
+        self._scale_ends = [end - saved if k >= self.scale else end for k, end in enumerate(self._scale_ends)]
+        self.total -= saved
+        if self.scale + 1 == len(self.schedule):
+            self.settled = True
+
+    @property
+    def looks(self) -> tuple[Look, ...]:
+        """The stopping rule's looks at the picture of the scale being worked at (or the last), oldest first."""
+        return tuple(self._watch.looks)
+
+    @property
+    def scale_iterations(self) -> list[int]:
+        """The iterations done at each scale so far, coarse to fine (a continued run counts those it began with)."""
+        done, begin = [], 0
+        for end in self._scale_ends:
+            done.append(max(0, min(end, self.index) - begin))
+            begin = end
+        return done
+
+    def _expected_work_left(self) -> float:
+        """The work of the iterations still to come, in pixels. With the stopping rule on, a scale is expected to
+        settle after EXPECTED_FIRST_SCALE or EXPECTED_LATER_SCALE iterations (never more than its count allows,
+        and a scale past that is expected to end at its next look), so the time left is what a run usually takes
+        rather than its most."""
+        if not self._stop_when_settled:
+            return self._work_between(self.index, self.total)
+        work, begin = 0.0, 0
+        for k, ((side, _), end) in enumerate(zip(self.schedule, self._scale_ends)):
+            if end > self.index:
+                done = max(0, self.index - begin)
+                expected = EXPECTED_FIRST_SCALE if k == 0 else EXPECTED_LATER_SCALE
+                to_look = self._watch.window - done % self._watch.window
+                left = min(end - max(self.index, begin), max(expected - done, to_look))
+                work += left * float(side) ** 2
+            begin = end
+        return work
 
     def _work_between(self, start: int, end: int) -> float:
         """The work of iterations start..end-1 in pixels: each costs about its scale's area."""

@@ -203,13 +203,19 @@ def join_style_names(names: str | Sequence[str]) -> str:
     return names if isinstance(names, str) else " + ".join(names)
 
 
+def describe_iterations(settings: RenderSettings) -> str:
+    """"120 iterations", or for the default count "iterations until the picture settles (at most 300)"."""
+    if settings.iterations is not None:
+        return f"{settings.iterations} iterations"
+    return f"iterations until the picture settles (at most {settings.iteration_count})"
+
+
 def png_text_chunks(settings: RenderSettings, content_name: str, style_name: str | Sequence[str]) -> dict[str, str]:
     """The text chunks that let a result PNG say how it was made; `style_name` is one name or one per style."""
     names = [style_name] if isinstance(style_name, str) else [str(n) for n in style_name]
     style = join_style_names(names)
     record = {"version": __version__, "content": content_name, "style": style, "styles": names,
               **settings.to_dict()}
-    record["iterations"] = settings.iteration_count
     styles = style
     if len(names) > 1:
         try:
@@ -226,7 +232,7 @@ def png_text_chunks(settings: RenderSettings, content_name: str, style_name: str
     ])
     summary = (
         f"Fude {__version__}: {content_name} in the style of {styles}, lam {settings.lam:g}, "
-        f"{settings.size} px, {settings.iteration_count} iterations ({settings.optimizer}), seed {settings.seed}"
+        f"{settings.size} px, {describe_iterations(settings)} ({settings.optimizer}), seed {settings.seed}"
         f"{extras}"
     )
     return {"Software": f"Fude {__version__}", "Description": summary, PNG_SETTINGS_KEY: json.dumps(record)}

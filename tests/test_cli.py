@@ -179,3 +179,31 @@ def test_hostile_inputs_are_one_error_line(tmp_path, cat_path, wave_path):
         assert_refused(fude("render", bad, str(wave_path), "-o", str(tmp_path / "out.png")), bad)
         assert_refused(fude("render", str(cat_path), bad, "-o", str(tmp_path / "out.png")), bad)
     assert not (tmp_path / "out.png").exists()
+
+
+def test_refine_goes_on_from_a_finished_picture_at_its_size(tmp_path, cat_path, wave_path):
+    first = tmp_path / "cat.png"
+    made = fude("render", str(cat_path), str(wave_path), "-o", str(first), "--size", "64", "--iterations", "12",
+                "--lam", "0.2", "--device", "cpu", "--precision", "fp32")
+    assert made.returncode == 0, made.stderr
+    result = fude("render", str(cat_path), str(wave_path), "--refine", str(first), "--iterations", "10",
+                  "--device", "cpu", "--precision", "fp32")
+    assert result.returncode == 0, result.stderr
+    refined = tmp_path / "cat_refined.png"  # the default name, beside the picture refined
+    assert "it 10/10" in result.stderr and "wrote" in result.stdout
+    before, after = (np.asarray(Image.open(p).convert("RGB"), dtype=float) for p in (first, refined))
+    assert after.shape == before.shape
+    # it went on from the picture (not from noise): changed, but only a little
+    assert 0 < np.abs(after - before).mean() < 12
+    stored = read_png_render(refined)
+    assert stored is not None and stored.settings.lam == 0.2  # the picture's own settings, read from its PNG
+    assert read_png_render(first).settings == stored.settings
+
+
+def test_refine_refuses_a_picture_of_another_content(tmp_path, cat_path, wave_path):
+    other = tmp_path / "square.png"
+    Image.new("RGB", (64, 64), "white").save(other)
+    assert_refused(fude("render", str(cat_path), str(wave_path), "--refine", str(other)), str(other),
+                   "the content it was made from")
+    assert_refused(fude("render", str(cat_path), str(wave_path), "--refine", str(tmp_path / "gone.png")),
+                   "gone.png")

@@ -40,10 +40,14 @@ def test_png_settings_round_trip(tmp_path):
     assert "lam 0.123" in Image.open(path).text["Description"]
 
 
-def test_default_iterations_are_stored_as_a_number(tmp_path):
+def test_default_iterations_stay_automatic(tmp_path):
+    # the default count runs each scale until its picture settles; a stored number would turn that off on restore
     path = save_png(tmp_path / "o.png", gradient(), png_text_chunks(RenderSettings(), "a", "b"))
     stored = read_png_render(path)
-    assert stored.settings.iterations == RenderSettings().iteration_count
+    assert stored.settings.iterations is None
+    assert "iterations until the picture settles (at most 300)" in Image.open(path).text["Description"]
+    fixed = save_png(tmp_path / "f.png", gradient(), png_text_chunks(RenderSettings(iterations=120), "a", "b"))
+    assert read_png_render(fixed).settings.iterations == 120
 
 
 def test_a_png_from_elsewhere_has_no_render(tmp_path):

@@ -193,39 +193,3 @@ def test_time_left_counts_finer_scales_as_dearer():
     assert frame.seconds_left == pytest.approx(40.0)
     plain = Frame(index=100, total=200, scale=1, scales=1, elapsed=10.0, _losses={}, _pixels=torch.zeros(3, 1, 1))
     assert plain.seconds_left == pytest.approx(10.0)
-
-
-def test_default_count_stops_once_the_full_size_has_converged(cat, wave, small, backend, monkeypatch):
-    import engine.run
-    import engine.settings
-
-    monkeypatch.setitem(engine.settings.DEFAULT_ITERATIONS, "lbfgs", 200)
-    monkeypatch.setattr(engine.run, "CONVERGED_GAIN", 0.05)  # 5% per 10 iterations: reached within 200 at 64 px
-    run = StyleRun(cat, wave, small.replaced(iterations=None), backend)
-    frames = list(run)
-    assert run.converged and run.done
-    assert engine.run.CONVERGED_WINDOW < len(frames) < 200
-    assert frames[-1].index == frames[-1].total == run.total == len(frames)
-    totals = [f.losses["total"] for f in frames]
-    assert totals[-1 - engine.run.CONVERGED_WINDOW] - totals[-1] < 0.05 * totals[-1 - engine.run.CONVERGED_WINDOW]
-
-
-def test_an_explicit_iteration_count_is_never_cut_short(cat, wave, small, backend, monkeypatch):
-    import engine.run
-
-    monkeypatch.setattr(engine.run, "CONVERGED_GAIN", 10.0)  # everything would count as converged
-    run, frames = _run(cat, wave, small.replaced(iterations=25), backend)
-    assert len(frames) == 25 and not run.converged
-
-
-def test_the_stopping_rule_waits_for_the_full_size(cat, wave, small, backend, monkeypatch):
-    import engine.run
-    import engine.settings
-
-    monkeypatch.setitem(engine.settings.DEFAULT_ITERATIONS, "lbfgs", 30)
-    monkeypatch.setattr(engine.run, "CONVERGED_GAIN", 10.0)
-    run = StyleRun(cat, wave, small.replaced(size=256, iterations=None), backend)
-    frames = list(run)
-    assert run.converged
-    # 15 at 128 px are never judged; at 256 px the window fills first, then the rule ends the run
-    assert [f.scale for f in frames] == [1] * 15 + [2] * (engine.run.CONVERGED_WINDOW + 1)

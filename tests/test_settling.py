@@ -1,0 +1,133 @@
+"""The stopping rule (engine.settling): a scale ends when its picture has settled, as seen at the canvas size and
+at 100%, and not before; a run whose scales end early still reports its progress and time left rightly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.run import StyleRun
+from engine.settling import SETTLE_WINDOW, SETTLED_CHANGE, SettleWatch, fine_detail, view_of
+
+
+def _picture(seed: int, side: int = 96) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, side, side, generator=generator)
+
+
+def _looks_until_settled(pictures) -> int | None:
+    watch = SettleWatch()
+    for count, picture in enumerate(pictures, 1):
+        if watch.observe(picture):
+            return count
+    return None
+
+
+def test_a_still_picture_settles_at_the_first_look_that_may_end_the_scale():
+    still = _picture(0)
+    assert _looks_until_settled([still] * 40) == 3 * SETTLE_WINDOW
+
+
+def test_a_picture_that_keeps_moving_never_settles():
+    base = _picture(0)
+    moving = [(base + 0.03 * k).remainder(1.0) for k in range(60)]  # ~8 levels per iteration
+    assert _looks_until_settled(moving) is None
+
+
+def test_grain_still_being_removed_keeps_the_scale_going():
+    # The picture barely moves at the canvas size, but its fine detail falls 5% per look: grain still going away.
+    base = torch.full((1, 3, 96, 96), 0.5)
+    grain = _picture(1) - 0.5
+    pictures = [base + 0.2 * 0.99**k * grain for k in range(80)]
+    watch = SettleWatch()
+    assert not any(watch.observe(p) for p in pictures)
+    assert all(look.change < SETTLED_CHANGE for look in watch.looks[1:])  # it is the detail that says not yet
+
+
+def test_change_is_judged_at_the_size_the_canvas_shows():
+    # a 1024 px picture whose pixels flicker in a fine checkerboard: nothing moves at 512 px, and the grain stays
+    side = 1024
+    checker = ((torch.arange(side)[:, None] + torch.arange(side)[None, :]) % 2).float()
+    pictures = [0.5 + 0.05 * (checker if k % 2 else 1 - checker).expand(1, 3, side, side) for k in range(20)]
+    assert _looks_until_settled(pictures) == 3 * SETTLE_WINDOW
+    assert view_of(pictures[0]).shape[-1] == 512
+    # the same flicker at 512 px is shown at 100%: it moves 25 levels per iteration
+    small = [p[..., :512, :512] for p in pictures]
+    assert _looks_until_settled(small) is None
+
+
+def test_fine_detail_measures_grain():
+    flat = torch.full((1, 3, 64, 64), 0.5)
+    assert fine_detail(flat) == pytest.approx(0.0, abs=1e-4)
+    assert fine_detail(_picture(0, 64)) > 50
+    # measured in bands of rows (no full-size copies of a print-size picture), with the same result
+    picture = _picture(2, 61)
+    assert fine_detail(picture, band=7) == pytest.approx(fine_detail(picture, band=1000), rel=1e-5)
+
+
+def test_a_real_run_stops_once_settled_and_not_before(cat, wave, small, backend):
+    run = StyleRun(cat, wave, small.replaced(iterations=None), backend)  # 64 px: one scale, at most 300
+    frames = list(run)
+    assert run.settled and run.done
+    assert 3 * SETTLE_WINDOW <= len(frames) < 300
+    assert frames[-1].index == frames[-1].total == run.total == len(frames)
+    looks = run.looks  # every look before the last said "not yet"
+    assert looks[-1].settled and not any(look.settled for look in looks[2:-1])
+    # settled means what it says: the same run going on for 30 more iterations moves the picture little
+    more = [frame.image().astype(float) for frame in StyleRun(cat, wave, small.replaced(iterations=len(frames) + 30),
+                                                               backend)]
+    assert np.abs(more[len(frames) - 1] - frames[-1].image()).mean() < 1  # the same run, to that point
+    assert np.abs(more[-1] - more[len(frames) - 1]).mean() < 30 * SETTLED_CHANGE
+
+
+def test_a_run_whose_objective_keeps_changing_is_not_stopped(cat, wave, small, backend, monkeypatch):
+    import engine.settings
+
+    monkeypatch.setitem(engine.settings.DEFAULT_ITERATIONS, "lbfgs", 60)
+    run = StyleRun(cat, wave, small.replaced(iterations=None), backend)
+    frames = []
+    for frame in run:
+        frames.append(frame)
+        if frame.index % 4 == 0:  # a user dragging the slider: each new lam moves the picture again
+            run.set_lam(0.5 if frame.index % 8 else 0.005)
+    assert len(frames) == 60 and not run.settled
+
+
+def test_an_explicit_iteration_count_is_never_cut_short(cat, wave, small, backend):
+    run = StyleRun(cat, wave, small.replaced(iterations=40), backend)
+    frames = list(run)
+    assert len(frames) == 40 and not run.settled
+
+
+def test_scales_that_settle_early_keep_progress_and_time_left_right(cat, wave, small, backend, monkeypatch):
+    import engine.settings
+
+    monkeypatch.setitem(engine.settings.DEFAULT_ITERATIONS, "lbfgs", 240)  # at most 120 at 128 px, 120 at 256
+    run = StyleRun(cat, wave, small.replaced(size=256, iterations=None), backend)
+    frames = list(run)
+    first, second = run.scale_iterations
+    assert [f.scale for f in frames] == [1] * first + [2] * second
+    assert first < 120 and second < 120 and run.settled  # both scales ended when settled
+    # the count the progress shows shrinks when a scale ends early, never grows, and is met at the end
+    totals = [f.total for f in frames]
+    assert totals[0] == 240 and all(b <= a for a, b in zip(totals, totals[1:])) and totals[-1] == len(frames)
+    assert totals[first] == 240 - (120 - first)
+    # the share of the work done only grows, and is whole at the end
+    fractions = [f.fraction for f in frames]
+    assert all(b >= a for a, b in zip(fractions, fractions[1:])) and fractions[-1] == pytest.approx(1.0)
+    # the time left is what a usual run takes (not its most): at the first scale's end, within a factor of
+    # 2.5 of the time the second scale then took
+    at_switch = frames[first - 1]
+    took = frames[-1].elapsed - at_switch.elapsed
+    assert took / 2.5 < at_switch.seconds_left < took * 2.5
+    assert frames[-1].seconds_left == 0
+
+
+def test_a_continued_run_begins_at_the_scale_its_picture_was_made_at(cat, wave, small, backend):
+    # a run whose first scale settled after 40 of its 150 iterations was stopped at iteration 60, at 256 px
+    settings = small.replaced(size=256, iterations=None)
+    start = np.full((170, 256, 3), 128, dtype=np.uint8)
+    run = StyleRun(cat, wave, settings, backend, start=start, start_index=60)
+    assert run.scale == 1 and run.image.shape[-1] == 256
+    assert run.total == 60 + 150 and run.scale_iterations == [60, 0]
