@@ -1,7 +1,7 @@
 """Session: the window's one source of truth. It holds the pictures (the content and the style mix), the
 RenderSettings, the run state, the picture on the canvas and the record of the run that made it, the recovery
 copy of that picture, and (while Match colours is on) small previews of the paintings in the content's colours;
-it starts, pauses and stops the render.
+it starts, pauses and stops the render, and refines a finished picture (Refine more).
 
 Data flows one way: a widget's intent -> a command here -> the render worker -> back here through the worker's
 signals -> a `*_changed` signal -> the widgets. Widgets and panels never hold a copy of this state; this module
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal, Slot
 from app.loaded_image import LoadedImage
 from app.worker import PreviewFrame, RenderWorker
 from engine.colour import match_colours
-from engine.driver import BackendCache, Progress, RenderJob, RunOutcome, RunRecord
+from engine.driver import REFINE_ITERATIONS, BackendCache, Progress, RenderJob, RunOutcome, RunRecord
 from engine.errors import FudeError, OutOfMemory
 from engine.images import resize_longest
 from engine.recovery import Recovered, RecoverySession, RecoveryStore
@@ -67,8 +68,9 @@ class Session(QObject):
     resultChanged = Signal(object)  # np.ndarray | None: the picture on the canvas, as it is shown and saved
     progressChanged = Signal(object)  # Progress of the run under way
     phaseChanged = Signal(str)  # "Loading the network…": what the run is doing before its first iteration
-    runStarting = Signal(int, int)  # total iterations, iterations already done (a continued run)
-    runStarted = Signal(int, int, int)  # total iterations, width, height: the first iteration is under way
+    # total iterations (the most, when each scale ends as its picture settles: see `job`), iterations already done
+    runStarting = Signal(int, int)
+    runStarted = Signal(int, int, int)  # total iterations (likewise), width, height: the first iteration is under way
     runFinished = Signal(object)  # RunOutcome: the run ended (done or stopped) with this picture
     runFailed = Signal(str)  # the run failed (the message names the cause); the last good picture is kept
     runOutOfMemory = Signal(object)  # engine.errors.OutOfMemory, whose `fits` says what size would
@@ -77,6 +79,7 @@ class Session(QObject):
     restoredChanged = Signal(object)  # Recovered | None: the unfinished picture that Continue goes on from
     matchPreviewsChanged = Signal(object)  # tuple[np.ndarray, ...]: see `match_previews`
     resultSettled = Signal(bool)  # a run's picture is final (True: finished; False: stopped or failed)
+    canRefineChanged = Signal(bool)  # see `can_refine`
     error = Signal(str)  # something the user must see, naming the file or setting and the problem
     info = Signal(str)  # a note that needs no answer
 
@@ -90,7 +93,12 @@ class Session(QObject):
         self._styles: tuple[LoadedImage, ...] = ()
         self._state = RunState.IDLE
         self._worker: RenderWorker | None = None
+        self._job: RenderJob | None = None  # of the run under way, or of the last one
         self._record: RunRecord | None = None
+        # the picture the last run ended with, as it made it, while it is the one on the canvas: what `refine`
+        # goes on from (with `_job` and `_record`, which are that run's)
+        self._refinable: np.ndarray | None = None
+        self._can_refine = False
         self._result: np.ndarray | None = None
         self._raw_result: np.ndarray | None = None  # the run's picture as it came, before Keep colours
         self._last_progress: Progress | None = None
@@ -131,6 +139,18 @@ class Session(QObject):
     def running(self) -> bool:
         """A worker thread is going (it may still be loading the network or stopping)."""
         return self._worker is not None and self._worker.running
+
+    @property
+    def job(self) -> RenderJob | None:
+        """The job of the run under way, or of the last run (None before any). Its `run_settings` say what the run
+        does: with `iterations` None, each scale ends when its picture settles and the total is the most."""
+        return self._job
+
+    @property
+    def can_refine(self) -> bool:
+        """`refine` can start: no run is going, and the picture on the canvas is one a run (finished or stopped)
+        ended with, not a restored one."""
+        return self._can_refine
 
     @property
     def record(self) -> RunRecord | None:
@@ -336,12 +356,31 @@ class Session(QObject):
         start_image, start_index = resume if resume is not None else (None, 0)
         job = RenderJob(content.array, tuple(s.array for s in styles), settings, content.name,
                         tuple(s.name for s in styles), start_image, start_index, content_alpha=content.alpha)
+        self._launch(job)
+        return True
+
+    def refine(self) -> bool:
+        """Refine more: REFINE_ITERATIONS more iterations at the full size, from the picture the last run ended
+        with (as it made it), with that run's own pictures and the settings it ended on (its lam, style weights
+        and regions), whatever the panes hold now; the settings in use are not changed. False when it cannot
+        (see `can_refine`)."""
+        job, record, image = self._job, self._record, self._refinable
+        if not self._can_refine or job is None or record is None or image is None:
+            return False
+        self._launch(replace(job, settings=record.final_settings, start_image=image, start_index=0,
+                             refine=REFINE_ITERATIONS))
+        return True
+
+    def _launch(self, job: RenderJob) -> None:
+        """Start a worker on `job` (no run may be going)."""
+        self._job = job
+        self._refinable = None
         self._record = RunRecord(job)
         self._last_progress = None
         self.discard_recovery_copy()  # the picture on the canvas is being replaced
         self._set_restored(None)
-        self._recovery_copy = self.recovery.begin(content.array, job.styles, content.name, job.style_names,
-                                                  content_alpha=content.alpha)
+        self._recovery_copy = self.recovery.begin(job.content, job.styles, job.content_name, job.style_names,
+                                                  content_alpha=job.content_alpha)
         worker = RenderWorker(job, self._record, self.backends, recovery=self._recovery_copy)
         worker.setParent(self)
         worker.phase.connect(self.phaseChanged)
@@ -359,9 +398,8 @@ class Session(QObject):
         if old is not None:
             old.deleteLater()
         self._set_state(RunState.RUNNING)
-        self.runStarting.emit(settings.iteration_count, start_index)
+        self.runStarting.emit(job.run_settings.iteration_count, job.start_index)
         worker.start()
-        return True
 
     def toggle_pause(self) -> None:
         if self._state is RunState.RUNNING:
@@ -417,6 +455,13 @@ class Session(QObject):
     def _set_state(self, state: RunState) -> None:
         self._state = state
         self.stateChanged.emit(state)
+        self._update_can_refine()
+
+    def _update_can_refine(self) -> None:
+        can = self._refinable is not None and self._state is RunState.IDLE and not self.running
+        if can != self._can_refine:
+            self._can_refine = can
+            self.canRefineChanged.emit(can)
 
     @Slot(object)
     def _on_frame(self, frame: PreviewFrame) -> None:
@@ -440,7 +485,10 @@ class Session(QObject):
     def _on_finished(self, outcome: RunOutcome) -> None:
         if outcome.index > 0:
             self._show(outcome.image)
+            self._refinable = outcome.image
             self.resultSettled.emit(not outcome.cancelled)
+        elif self._job is not None and self._job.refine:
+            self._refinable = self._job.start_image  # stopped before its first step: that picture is still shown
         if not outcome.cancelled:
             self.discard_recovery_copy()  # a finished run leaves no recovery copy behind
         self.runFinished.emit(outcome)
@@ -538,6 +586,8 @@ class Session(QObject):
         self.set_settings(found.settings)
         self._record = RunRecord(RenderJob(found.content, found.styles, found.settings, found.content_name,
                                            found.style_names, content_alpha=found.content_alpha))
+        self._refinable = None  # (Continue goes on from it; Refine more is for a picture a run ended with)
+        self._update_can_refine()
         self._record.set_latest(found.image, lam=found.settings.lam)
         self._last_progress = None
         self._show(found.image)

@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         self.stats.setObjectName("runStats")
         self.stats.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.stats.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.stats.setWordWrap(True)  # a long line (a narrow window) wraps rather than widening the window
         self.progress_bar = QProgressBar()
         self.progress_bar.setObjectName("progressBar")
         self.progress_bar.setTextVisible(True)
@@ -180,7 +181,10 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.run_panel.pause_button, 1)
         buttons.addWidget(self.run_panel.stop_button, 1)
         side.addLayout(buttons)
-        side.addWidget(self.queue_panel.add_button)
+        after = QHBoxLayout()  # what is done with the pictures next: refine this one, or queue them for later
+        after.addWidget(self.run_panel.refine_button, 1)
+        after.addWidget(self.queue_panel.add_button, 1)
+        side.addLayout(after)
         side.addWidget(self.advanced)
 
         top = QHBoxLayout()
@@ -254,7 +258,7 @@ class MainWindow(QMainWindow):
             ("&File", (self.open_content_action, self.open_style_action, self.example_action, None,
                        self.save_png_action, save.evolution_action, None, self.quit_action)),
             ("&Edit", (self.paste_action, self.swap_action, self.clear_content_action, self.clear_style_action)),
-            ("&Run", (run.start_action, run.pause_action, run.stop_action)),
+            ("&Run", (run.start_action, run.pause_action, run.stop_action, None, run.refine_action)),
             ("&View", (*self.compare.actions, None, self.settings_panel.keep_colours_action,
                        self.settings_panel.match_colours_action, self.regions.mode_action)),
             ("&History", (history.back_action, history.limit_action)),

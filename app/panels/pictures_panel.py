@@ -16,7 +16,7 @@ from app.preferences import Preferences
 from app.session import Session
 from app.widgets.image_pane import ImagePane
 from app.widgets.message_bar import MessageBar
-from app.widgets.render_controls import format_lam
+from app.widgets.render_controls import format_iterations, format_lam
 from app.widgets.style_pane import StylePane
 from engine.errors import FudeError
 from engine.export import read_png_render
@@ -122,7 +122,7 @@ class PicturesPanel(QObject):
         name = clean_name(Path(path).name)
         made = f"{stored.content_name} in the style of {stored.style_name}" if stored.content_name else "a render"
         self._messages.show_info(
-            f"{name} was made by Fude ({made}: lam {format_lam(s.lam)}, {s.size} px, {s.iteration_count} "
-            f"iterations, {s.optimizer}, seed {s.seed}). Restore those settings?",
+            f"{name} was made by Fude ({made}: lam {format_lam(s.lam)}, {s.size} px, {format_iterations(s)}, "
+            f"{s.optimizer}, seed {s.seed}). Restore those settings?",
             "Restore settings", partial(self._session.restore_settings, stored, name))
         return stored

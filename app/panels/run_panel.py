@@ -1,6 +1,9 @@
-"""The run, as the window shows it: Start, Pause and Stop (buttons and Run menu actions), the line of figures
-and the progress bar under the canvas, the loss plot, the picture on the canvas with the hint before there is
-one, and the way out offered when a run fails or may not fit in memory."""
+"""The run, as the window shows it: Start, Pause, Stop and Refine more (buttons and Run menu actions), the line of
+figures and the progress bar under the canvas, the loss plot, the picture on the canvas with the hint before there
+is one, and the way out offered when a run fails or may not fit in memory.
+
+The progress bar shows the share of the run's work done (`Progress.fraction`), not iterations: with the default
+iteration count each scale ends when its picture settles, so the total is only the most the run may do."""
 
 from __future__ import annotations
 
@@ -19,12 +22,15 @@ from app.widgets.loss_plot import LossPlot
 from app.widgets.message_bar import MessageBar
 from app.widgets.preview_canvas import PreviewCanvas
 from app.widgets.render_controls import format_lam
-from engine.driver import Progress, RunOutcome
+from engine.driver import REFINE_ITERATIONS, Progress, RunOutcome
 from engine.errors import OutOfMemory
 from engine.recovery import Recovered
 
 if TYPE_CHECKING:
     from engine.memory import MemoryCheck
+
+
+PROGRESS_STEPS = 1000  # the progress bar's range: the share of the run's work done, in steps of 0.1%
 
 
 def format_duration(seconds: float) -> str:
@@ -37,8 +43,8 @@ def format_duration(seconds: float) -> str:
 
 
 class RunPanel(QObject):
-    """Shows `session`'s run on `canvas`, `stats`, `progress_bar` and `loss_plot`, and makes the Start, Pause
-    and Stop buttons and actions."""
+    """Shows `session`'s run on `canvas`, `stats`, `progress_bar` and `loss_plot`, and makes the Start, Pause,
+    Stop and Refine more buttons and actions."""
 
     def __init__(self, session: Session, canvas: PreviewCanvas, stats: QLabel, progress_bar: QProgressBar,
                  loss_plot: LossPlot, messages: MessageBar, parent: QObject | None = None) -> None:
@@ -62,9 +68,16 @@ class RunPanel(QObject):
         self.stop_button.setObjectName("stopButton")
         self.stop_button.setToolTip("Stop the render and keep the picture so far (Esc)")
         self.stop_button.clicked.connect(session.stop)
+        self.refine_button = QPushButton("Refine more")
+        self.refine_button.setObjectName("refineButton")
+        self.refine_button.setToolTip(
+            f"Run {REFINE_ITERATIONS} more iterations at the full size, starting from the picture as it is: finer "
+            "grain, for printing it large (Ctrl+Shift+R)")
+        self.refine_button.clicked.connect(session.refine)
         self.start_action = make_action(self, "&Start", self.start, ["Ctrl+Return", "Ctrl+Enter"])
         self.pause_action = make_action(self, "&Pause / Resume", session.toggle_pause, ["Ctrl+P"])
         self.stop_action = make_action(self, "S&top", session.stop, ["Esc"])
+        self.refine_action = make_action(self, "&Refine more", session.refine, ["Ctrl+Shift+R"])
         session.stateChanged.connect(self._on_state)
         session.contentChanged.connect(self._on_pictures)
         session.stylesChanged.connect(self._on_pictures)
@@ -78,8 +91,11 @@ class RunPanel(QObject):
         session.runOutOfMemory.connect(self._on_out_of_memory)
         session.memoryWarning.connect(self._on_memory_warning)
         session.restoredChanged.connect(self._on_restored)
+        session.canRefineChanged.connect(self._on_can_refine)
+        self._progress.setRange(0, PROGRESS_STEPS)
         self._on_pictures()
         self._on_state(session.state)
+        self._on_can_refine(session.can_refine)
 
     def start(self) -> bool:
         """Start a run (a slot for the button and the action); what went wrong is shown, not raised."""
@@ -101,6 +117,24 @@ class RunPanel(QObject):
             self._stats.setText(self._stats.text() + " · stopping…")
         elif state is RunState.PAUSED and self._session.last_progress is not None:
             self._on_progress(self._session.last_progress)
+
+    @Slot(bool)
+    def _on_can_refine(self, can: bool) -> None:
+        self.refine_button.setEnabled(can)
+        self.refine_action.setEnabled(can)
+
+    def _show_share(self, done: float) -> None:
+        """The progress bar at `done` (0..1) of the run's work."""
+        self._progress.setValue(round(min(1.0, max(0.0, done)) * PROGRESS_STEPS))
+
+    def _settling(self) -> bool:
+        """The run under way ends each scale when its picture settles: its total is the most it may do."""
+        job = self._session.job
+        return job is not None and job.run_settings.iterations is None
+
+    def _refining(self) -> bool:
+        job = self._session.job
+        return job is not None and job.refine > 0
 
     @Slot()
     def _on_pictures(self, *_: object) -> None:
@@ -129,36 +163,45 @@ class RunPanel(QObject):
 
     @Slot(int, int)
     def _on_starting(self, total: int, done: int) -> None:
-        self._progress.setRange(0, total)
-        self._progress.setValue(min(done, total))
+        self._show_share(done / max(1, total))
         self._stats.setText("Starting…")
 
     @Slot(int, int, int)
     def _on_started(self, total: int, width: int, height: int) -> None:
-        self._progress.setRange(0, total)
         self._plot.clear(total)
-        self._stats.setText(f"Running: {width} × {height} px, {total} iterations")
+        if self._refining():
+            what = f"{total} more iterations at the full size"
+        elif self._settling():
+            what = f"up to {total} iterations (each scale ends when its picture settles)"
+        else:
+            what = f"{total} iterations"
+        self._stats.setText(f"{'Refining' if self._refining() else 'Running'}: {width} × {height} px, {what}")
 
     @Slot(object)
     def _on_progress(self, progress: Progress) -> None:
         started = time.perf_counter()
-        self._progress.setValue(progress.index)
+        self._show_share(progress.fraction)
+        self._plot.set_total(progress.total)  # shrinks when a scale ends early
         self._plot.add(progress.index, progress.losses)
         paused = " · paused" if self._session.state is RunState.PAUSED else ""
+        of = "" if progress.settling else f" of {progress.total}"
         scale = f" · scale {progress.scale} of {progress.scales}" if progress.scales > 1 else ""
         self._stats.setText(
-            f"Iteration {progress.index} of {progress.total}{scale} · {progress.iterations_per_second:.2f} it/s · "
+            f"Iteration {progress.index}{of}{scale} · {progress.iterations_per_second:.2f} it/s · "
             f"{format_duration(progress.seconds_left)} left · lam {format_lam(progress.lam)}{paused}")
         self._session.report_display_cost(time.perf_counter() - started + self._plot.take_paint_seconds())
 
     @Slot(object)
     def _on_finished(self, outcome: RunOutcome) -> None:
-        self._progress.setValue(outcome.index)
-        took = f"{outcome.index} iterations in {format_duration(outcome.elapsed)}"
-        if outcome.cancelled:
-            self._stats.setText(f"Stopped after {took}. The picture so far is kept: save it, or Start again.")
+        more = " more" if self._refining() else ""
+        took = f"{outcome.index}{more} iterations in {format_duration(outcome.elapsed)}"
+        if outcome.cancelled:  # the bar stays where the run stopped
+            again = "Start again or Refine more" if outcome.index > 0 else "or Start again"
+            self._stats.setText(f"Stopped after {took}. The picture so far is kept: save it, {again}.")
         else:
-            self._stats.setText(f"Done: {took}. Save it as PNG (Ctrl+S) or its evolution (Ctrl+Shift+S).")
+            self._show_share(1.0)
+            self._stats.setText(f"Done: {took}. Save it as PNG (Ctrl+S) or its evolution (Ctrl+Shift+S), or "
+                                "Refine more.")
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
@@ -192,9 +235,9 @@ class RunPanel(QObject):
             return
         index, total = found.index, found.total
         self._plot.clear(total)
-        self._progress.setRange(0, total)
-        self._progress.setValue(index)
-        self._stats.setText(f"Restored at iteration {index} of {total}.")
+        self._show_share(index / max(1, total))
+        of = f"of at most {total}" if found.settings.iterations is None else f"of {total}"
+        self._stats.setText(f"Restored at iteration {index} {of}.")
         if index < total:
             self._messages.show_info("The unfinished picture is back: save it (Ctrl+S), or continue the render from "
                                      "it.", "Continue", self._session.continue_restored)

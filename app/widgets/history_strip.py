@@ -29,7 +29,7 @@ from app.background import BackgroundTask
 from app.plain_text import literal, plain_label
 from app.qimage import to_qimage
 from app.widgets.preview_canvas import draw_image, fit_rect, paint_badge
-from app.widgets.render_controls import format_lam
+from app.widgets.render_controls import format_iterations, format_lam
 from engine.errors import FudeError
 from engine.history import HistoryEntry, HistoryStore
 
@@ -78,7 +78,7 @@ def describe_entry(entry: HistoryEntry) -> str:
         return f"Its settings could not be read · {when}"
     s = stored.settings
     parts = [f"{stored.content_name or '?'} in the style of {describe_styles(entry)}", f"lam {format_lam(s.lam)}",
-             f"{s.size} px", f"{s.iteration_count} iterations"]
+             f"{s.size} px", format_iterations(s)]
     if s.style_scale != 1:
         parts.append(f"style scale {s.style_scale:g}")
     if s.keep_colours:

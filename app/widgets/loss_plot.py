@@ -1,5 +1,6 @@
 """A small live plot of a run's losses (total, content, style) against the iteration, on a log scale, each
-curve relative to its own first value so all three fit one small box."""
+curve relative to its own first value so all three fit one small box. The iteration axis runs to the run's total,
+which `set_total` follows as it shrinks (a scale that settles ends early), so the curves end at the right edge."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ class LossPlot(PaintTimedWidget):
         for values in self.points.values():
             values.clear()
         self.update()
+
+    def set_total(self, total: int) -> None:
+        """The run's total changed (it shrinks when a scale ends early): the points spread over the new width."""
+        total = max(1, total)
+        if total != self.total:
+            self.total = total
+            self.update()
 
     def add(self, index: int, losses: dict[str, float]) -> None:
         for name, _ in CURVES:

@@ -72,6 +72,14 @@ def format_lam(lam: float) -> str:
     return f"{lam:.3g}"
 
 
+def format_iterations(settings: RenderSettings) -> str:
+    """"120 iterations", or for the automatic count, whose scales end when their pictures settle, "up to 300
+    iterations" (engine.settings.describe_iterations says it at length)."""
+    if settings.iterations is not None:
+        return f"{settings.iterations} iterations"
+    return f"up to {settings.iteration_count} iterations"
+
+
 def scale_to_position(scale: float) -> int:
     """Slider position for a style scale: log2, SCALE_MIN at the left, SCALE_MAX at the right."""
     scale = min(SCALE_MAX, max(SCALE_MIN, scale))
@@ -262,8 +270,8 @@ class AdvancedPanel(QWidget):
         self.iterations.setObjectName("iterationsSpin")
         self.iterations.setRange(0, ITERATIONS_MAX)
         self.iterations.setSingleStep(50)
-        self.iterations.setToolTip("Optimisation steps; 'auto' runs up to the optimiser's usual number and ends "
-                                   "early once the full-size picture stops changing.")
+        self.iterations.setToolTip("Optimisation steps; 'auto' runs up to the optimiser's usual number, each scale "
+                                   "ending early once its picture has settled.")
         self.init = _combo(INITS, INIT_LABELS, "initCombo")
         self.optimizer = _combo(OPTIMIZERS, OPTIMIZER_LABELS, "optimizerCombo")
         self.optimizer.currentIndexChanged.connect(self._update_auto_iterations)
