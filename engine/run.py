@@ -40,8 +40,8 @@ PRECISION_PROBE_SIZE = 256  # side of the probe image: at 128 px bf16 barely pay
 DIVERGENCE_STEP_FACTOR = 0.5  # after a NaN or infinite step, the step is cut by this much
 MAX_RECOVERIES_IN_A_ROW = 8  # then (the step is 1/256 of what it was) the problem is not the step: give up
 # How many iterations a scale is expected to run before it settles (engine.settling), for the time left: the first
-# scale starts from noise and needs more. Measured at 512 px on four pairs (the note on issue 16): 75-90 for the
-# first, 35-60 for the others.
+# scale starts from noise and needs more. Measured at 512 px on four pairs (the note on issue 16): 80-95 for the
+# first, 30-70 for the others.
 EXPECTED_FIRST_SCALE = 85
 EXPECTED_LATER_SCALE = 50
 

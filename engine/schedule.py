@@ -33,8 +33,8 @@ def plan_scales(size: int, iterations: int, multiscale: bool = True) -> list[tup
     the sum is `iterations`. Without `multiscale`, or when `size` is small, the whole run is at `size`.
 
     With the default count these are each scale's most: a scale ends as soon as its picture has settled
-    (engine.settling), usually well before (the first, from noise, after 75-90 iterations; the others after
-    35-60). Equal shares leave every scale room to settle, the full size included, whose fine texture only forms
+    (engine.settling), usually well before (the first, from noise, after 80-95 iterations; the others after
+    30-70). Equal shares leave every scale room to settle, the full size included, whose fine texture only forms
     there."""
     sides = [size]
     while multiscale and sides[0] / SCALE_FACTOR >= COARSE_START:

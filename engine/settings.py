@@ -203,10 +203,13 @@ def join_style_names(names: str | Sequence[str]) -> str:
     return names if isinstance(names, str) else " + ".join(names)
 
 
-def describe_iterations(settings: RenderSettings) -> str:
-    """"120 iterations", or for the default count "iterations until the picture settles (at most 300)"."""
+def describe_iterations(settings: RenderSettings, brief: bool = False) -> str:
+    """"120 iterations", or for the default count, whose scales end when their pictures settle, "iterations until
+    the picture settles (at most 300)" (`brief`: "up to 300 iterations")."""
     if settings.iterations is not None:
         return f"{settings.iterations} iterations"
+    if brief:
+        return f"up to {settings.iteration_count} iterations"
     return f"iterations until the picture settles (at most {settings.iteration_count})"
 
 

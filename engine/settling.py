@@ -11,7 +11,7 @@ than the loss. Every SETTLE_WINDOW iterations it looks at the picture twice:
   not the pixels, so that drift alone does not count as unfinished.
 
 The scale has settled when both are below their thresholds at one look. Measured on four pairs at 512 px (the
-note on issue 16): the full size settles after 35-45 iterations, where the same run continued to 200 changes the
+note on issue 16): the full size settles after 35-70 iterations, where the same run continued to 200 changes the
 texture's place but neither its grain nor anything seen at the canvas size."""
 
 from __future__ import annotations

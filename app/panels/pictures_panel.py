@@ -16,12 +16,12 @@ from app.preferences import Preferences
 from app.session import Session
 from app.widgets.image_pane import ImagePane
 from app.widgets.message_bar import MessageBar
-from app.widgets.render_controls import format_iterations, format_lam
+from app.widgets.render_controls import format_lam
 from app.widgets.style_pane import StylePane
 from engine.errors import FudeError
 from engine.export import read_png_render
 from engine.names import clean_name
-from engine.settings import RenderSettings, StoredRender
+from engine.settings import RenderSettings, StoredRender, describe_iterations
 
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "resources" / "samples"
 SAMPLE_PAIR = (SAMPLES / "chelsea.png", SAMPLES / "wave.jpg")
@@ -122,7 +122,7 @@ class PicturesPanel(QObject):
         name = clean_name(Path(path).name)
         made = f"{stored.content_name} in the style of {stored.style_name}" if stored.content_name else "a render"
         self._messages.show_info(
-            f"{name} was made by Fude ({made}: lam {format_lam(s.lam)}, {s.size} px, {format_iterations(s)}, "
-            f"{s.optimizer}, seed {s.seed}). Restore those settings?",
+            f"{name} was made by Fude ({made}: lam {format_lam(s.lam)}, {s.size} px, "
+            f"{describe_iterations(s, brief=True)}, {s.optimizer}, seed {s.seed}). Restore those settings?",
             "Restore settings", partial(self._session.restore_settings, stored, name))
         return stored

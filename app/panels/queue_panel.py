@@ -28,7 +28,8 @@ from app.qimage import to_qimage
 from app.session import Session
 from app.widgets.actions import make_action
 from app.widgets.message_bar import MessageBar
-from app.widgets.render_controls import format_iterations, format_lam
+from app.widgets.render_controls import format_lam
+from engine.settings import describe_iterations
 
 ICON_SIZE = QSize(48, 48)
 DOCK_WIDTH = 300
@@ -39,7 +40,7 @@ def describe_job(position: int, entry: QueueEntry) -> str:
     """The three lines a job shows in the list: its pictures; its size, lam and iterations; how it stands."""
     job = entry.job
     settings = job.settings
-    figures = f"{settings.size} px · lam {format_lam(settings.lam)} · {format_iterations(settings)}"
+    figures = f"{settings.size} px · lam {format_lam(settings.lam)} · {describe_iterations(settings, brief=True)}"
     return f"{position}. {job.content.name} → {' + '.join(job.style_names)}\n{figures}\n{describe_status(entry)}"
 
 

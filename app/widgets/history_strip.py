@@ -29,9 +29,10 @@ from app.background import BackgroundTask
 from app.plain_text import literal, plain_label
 from app.qimage import to_qimage
 from app.widgets.preview_canvas import draw_image, fit_rect, paint_badge
-from app.widgets.render_controls import format_iterations, format_lam
+from app.widgets.render_controls import format_lam
 from engine.errors import FudeError
 from engine.history import HistoryEntry, HistoryStore
+from engine.settings import describe_iterations
 
 THUMBNAIL_SIZE = QSize(72, 72)
 GRID_SIZE = QSize(88, 96)
@@ -78,7 +79,7 @@ def describe_entry(entry: HistoryEntry) -> str:
         return f"Its settings could not be read · {when}"
     s = stored.settings
     parts = [f"{stored.content_name or '?'} in the style of {describe_styles(entry)}", f"lam {format_lam(s.lam)}",
-             f"{s.size} px", format_iterations(s)]
+             f"{s.size} px", describe_iterations(s, brief=True)]
     if s.style_scale != 1:
         parts.append(f"style scale {s.style_scale:g}")
     if s.keep_colours:

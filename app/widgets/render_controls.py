@@ -72,14 +72,6 @@ def format_lam(lam: float) -> str:
     return f"{lam:.3g}"
 
 
-def format_iterations(settings: RenderSettings) -> str:
-    """"120 iterations", or for the automatic count, whose scales end when their pictures settle, "up to 300
-    iterations" (engine.settings.describe_iterations says it at length)."""
-    if settings.iterations is not None:
-        return f"{settings.iterations} iterations"
-    return f"up to {settings.iteration_count} iterations"
-
-
 def scale_to_position(scale: float) -> int:
     """Slider position for a style scale: log2, SCALE_MIN at the left, SCALE_MAX at the right."""
     scale = min(SCALE_MAX, max(SCALE_MIN, scale))
