@@ -106,15 +106,19 @@ def size_offer(memory: DeviceMemory | None, content_shape: tuple[int, ...] | Non
 
 def run_duration(content_shape: tuple[int, ...], settings: RenderSettings, seconds_per_pixel: float,
                  tile: int | None) -> str:
-    """"512 px: about 4 min here", said of a run of `settings` on a content picture of this (H, W, ...) shape."""
-    from engine.schedule import ITERATION_COST, describe_seconds, run_work
+    """"512 px: about 1 min here (up to 3 min: each scale stops once its picture has settled).", said of a run of
+    `settings` on a content picture of this (H, W, ...) shape. The time is the run's usual work and the most its
+    work can be, from the same model the run's own time left comes from (engine.schedule.Schedule)."""
+    from engine.schedule import ITERATION_COST, Schedule, describe_seconds
 
-    work = run_work(content_shape[1], content_shape[0], settings, tile)
-    text = f"{settings.size} px: {describe_seconds(work * seconds_per_pixel * ITERATION_COST)} here"
+    schedule = Schedule.of(settings, content_shape[1], content_shape[0], tile)
+    seconds_per_work = seconds_per_pixel * ITERATION_COST
+    text = f"{settings.size} px: {describe_seconds(schedule.expected_work * seconds_per_work)} here"
     if tile is not None:
         text += f", in tiles of {tile} px"
-    if settings.iterations is None:
-        text += " (at most: it stops once the picture stops changing)"
+    if schedule.settling:
+        most = describe_seconds(schedule.most_work * seconds_per_work).removeprefix("about ")
+        text += f" (up to {most}: each scale stops once its picture has settled)"
     return text + "."
 
 

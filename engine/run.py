@@ -6,7 +6,6 @@ out of memory ends the run with an OutOfMemory error while the last good image s
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +26,7 @@ from engine.losses import LossWeights, RegionGuides, StyleObjective
 from engine.memory import is_out_of_memory, largest_style_shape, out_of_memory, release_memory
 from engine.network import VGGFeatures, deepest, load_vgg19
 from engine.regions import Regions, feather_sigma, scale_mask
-from engine.schedule import plan_scales
+from engine.schedule import Schedule
 from engine.settings import MIN_SIZE, RenderSettings, normalise_style_weights
 from engine.settling import Look, SettleWatch
 from engine.tiled import content_target, style_grams, tiled_losses
@@ -39,11 +38,6 @@ NOISE_STD = 0.1  # the noise start: mid-grey plus Gaussian noise of this standar
 PRECISION_PROBE_SIZE = 256  # side of the probe image: at 128 px bf16 barely pays on this CPU, at 256-512 px 1.7-3x
 DIVERGENCE_STEP_FACTOR = 0.5  # after a NaN or infinite step, the step is cut by this much
 MAX_RECOVERIES_IN_A_ROW = 8  # then (the step is 1/256 of what it was) the problem is not the step: give up
-# How many iterations a scale is expected to run before it settles (engine.settling), for the time left: the first
-# scale starts from noise and needs more. Measured at 512 px on four pairs (the note on issue 16): 80-95 for the
-# first, 30-70 for the others.
-EXPECTED_FIRST_SCALE = 85
-EXPECTED_LATER_SCALE = 50
 
 
 @dataclass(frozen=True)
@@ -106,8 +100,8 @@ class Frame:
     _pixels: torch.Tensor = field(repr=False)  # 3 x H x W, a snapshot taken at this iteration
     notice: str | None = None  # something the user should hear about this iteration (a divergence undone)
     first: int = 0  # iterations done before this run began (a run continued from a saved picture)
-    work_done: float = 0.0  # the work of this run's iterations so far, in pixels (later scales cost more)
-    work_left: float = 0.0  # the work of the iterations expected still to come, in the same units
+    work_done: float = 0.0  # the work of this run's iterations so far, in pixel-passes (engine.schedule.Schedule)
+    work_left: float = 0.0  # the work of the iterations expected still to come (a usual run), in the same units
     fraction: float = 0.0  # how much of the whole run's work is done, 0..1 (a continued run counts what it began with)
     settling: bool = False  # each scale ends when its picture settles (the default count): `total` is the most
 
@@ -186,7 +180,11 @@ class StyleRun:
         self._alpha: torch.Tensor | None = None  # how much of the optimised picture shows at each pixel (regions)
         self._support: torch.Tensor | None = None  # where the optimised picture is free to change (regions)
         self.backend = backend or Backend.create(self.settings)
-        self.total = self.settings.iteration_count
+        # the one model of the run's work (engine.schedule): its scales, their most, what each iteration costs and
+        # how many a scale usually runs; the estimate before a run comes from the same
+        self.plan = Schedule.of(self.settings, content.shape[1], content.shape[0], tile)
+        self.schedule = [(scale.side, scale.iterations) for scale in self.plan.scales]
+        self.total = self.plan.most
         self.index = self.first = min(max(0, start_index), self.total)
         self.elapsed = 0.0
         self.recoveries = 0  # divergences undone so far
@@ -208,10 +206,9 @@ class StyleRun:
         self._content_source = content
         self._style_sources = styles
         self._style_source = styles[0]
-        self.schedule = plan_scales(self.settings.size, self.total, self.settings.multiscale)
         self.scale = 0  # index into schedule of the scale being worked on
         # where each scale ends (iteration counts from the run's start): a scale that settles ends earlier
-        self._scale_ends = list(itertools.accumulate(iterations for _, iterations in self.schedule))
+        self._scale_ends = self.plan.ends()
         self.last_losses: dict[str, torch.Tensor] = {}
         self._good_losses: dict[str, torch.Tensor] = {}
         first_scale = self._scale_of_start(start)
@@ -288,6 +285,7 @@ class StyleRun:
         self.image: torch.Tensor = image.requires_grad_(True)
         self._good = self.image.detach().clone()  # what a diverged step goes back to
         self._apply_regions()
+        self._step_scale = 1.0  # a step halved after a divergence at the scale before is whole again here
         self.optimizer = self._new_optimizer()
         self.scale = scale
         self._watch.reset()
@@ -446,7 +444,7 @@ class StyleRun:
         self.index += 1
         shown = self._shown()
         if notice is None and self._stop_when_settled and self.index < self._scale_ends[self.scale]:
-            if self._watch.observe(shown):
+            if self._watch.observe(shown, self._alpha):  # with regions, the painted part is watched
                 self._end_scale()
         return Frame(
             index=self.index,
@@ -488,32 +486,13 @@ class StyleRun:
         return done
 
     def _expected_work_left(self) -> float:
-        """The work of the iterations still to come, in pixels. With the stopping rule on, a scale is expected to
-        settle after EXPECTED_FIRST_SCALE or EXPECTED_LATER_SCALE iterations (never more than its count allows,
-        and a scale past that is expected to end at its next look), so the time left is what a run usually takes
-        rather than its most."""
-        if not self._stop_when_settled:
-            return self._work_between(self.index, self.total)
-        work, begin = 0.0, 0
-        for k, ((side, _), end) in enumerate(zip(self.schedule, self._scale_ends)):
-            if end > self.index:
-                done = max(0, self.index - begin)
-                expected = EXPECTED_FIRST_SCALE if k == 0 else EXPECTED_LATER_SCALE
-                to_look = self._watch.window - done % self._watch.window
-                left = min(end - max(self.index, begin), max(expected - done, to_look))
-                work += left * float(side) ** 2
-            begin = end
-        return work
+        """The work of the iterations still to come, as a usual run goes on (engine.schedule.Schedule): with the
+        stopping rule on, each scale is expected to settle after its usual count, not to run its most."""
+        return self.plan.expected_work_left(self._scale_ends, self.index, self._watch.window)
 
     def _work_between(self, start: int, end: int) -> float:
-        """The work of iterations start..end-1 in pixels: each costs about its scale's area."""
-        work, begin = 0.0, 0
-        for (side, _), scale_end in zip(self.schedule, self._scale_ends):
-            overlap = min(end, scale_end) - max(start, begin)
-            if overlap > 0:
-                work += overlap * float(side) ** 2
-            begin = scale_end
-        return work
+        """The work of iterations start..end-1, each at its scale's cost (its pixels and tiles)."""
+        return self.plan.work_between(self._scale_ends, start, end)
 
     def _undo_divergence(self, what: str) -> str:
         """Put the last good image back, halve the step and start the optimiser afresh; what to tell the user."""

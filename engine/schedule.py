@@ -1,13 +1,18 @@
 """A run's coarse-to-fine schedule (the sizes it works at and the iterations at each), how much work that is, tiles
-included, and how long it will take on this machine from a speed measured here. Torch is imported only to measure."""
+included, how much of it a run usually does before its scales settle, and how long it will take on this machine
+from a speed measured here: one model for the estimate before a run and the time left during it. Torch is
+imported only to measure."""
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.images import fit_size
-from engine.settings import RenderSettings
+from engine.settings import DEFAULT_ITERATIONS, RenderSettings
 from engine.tiles import plan_tiles
 
 if TYPE_CHECKING:
@@ -26,37 +31,159 @@ SPEED_PROBE_SIDE = 256  # the side of the square the speed is measured on
 # a probe of 8.5e-6 s/px: 1.02 at 256 px, 1.37 at 1024 px, 1.2 at 1024 px in 512 or 256 px tiles, 1.7 at 2048 px in
 # 512 px tiles (bench/bench_tiling.py); the estimate is said as "about".
 ITERATION_COST = 1.3
+# With the default count each scale ends when its picture has settled (engine.settling). How long that takes, per
+# optimiser, as (the first scale, from noise; each later scale, from the one before upscaled):
+# - L-BFGS at 512 px on four pairs (the note on issue 16): the first scale (128 px) settled after 80-95 iterations,
+#   the later ones after 30-70. At 256 px (note on issue 24): cat + wave (tests/data) after 75 at 128 px and 50 at
+#   256 px, chelsea + starry night after 90 and 60, astronaut + the scream after 95 and 30; cat + wave at 64 px
+#   (one scale) after 70.
+# - Adam (ADAM_LR 0.02), note on issue 24: from noise after 100 iterations at 64 px and 105 at 128 px (cat + wave,
+#   one scale); at 256 px cat + wave after 105 at 128 px and 75 at 256 px, chelsea + starry night after 90 and 70.
+# SCALE_ROOM is the fewest a scale may run, above every count measured, so that at any size the stopping rule
+# and not the count ends each scale; a run of few scales has more (its even share of DEFAULT_ITERATIONS), so a
+# 512 px L-BFGS run keeps its 100 a scale. EXPECTED_SETTLED is what a scale usually runs: the time left and the
+# estimate expect it, not the most.
+SCALE_ROOM = {"lbfgs": (100, 100), "adam": (150, 120)}
+EXPECTED_SETTLED = {"lbfgs": (85, 50), "adam": (105, 75)}
 
 
-def plan_scales(size: int, iterations: int, multiscale: bool = True) -> list[tuple[int, int]]:
-    """(longest side, iterations) for each scale of a run, coarse to fine: an equal share each, at least one;
-    the sum is `iterations`. Without `multiscale`, or when `size` is small, the whole run is at `size`.
-
-    With the default count these are each scale's most: a scale ends as soon as its picture has settled
-    (engine.settling), usually well before (the first, from noise, after 80-95 iterations; the others after
-    30-70). Equal shares leave every scale room to settle, the full size included, whose fine texture only forms
-    there."""
+def scale_sides(size: int, multiscale: bool = True) -> list[int]:
+    """The longest side of each scale of a run of `size` px, coarse to fine: halving from `size` while the side
+    stays at least COARSE_START (only `size` without `multiscale`)."""
     sides = [size]
     while multiscale and sides[0] / SCALE_FACTOR >= COARSE_START:
         sides.insert(0, round(sides[0] / SCALE_FACTOR))
-    sides = sides[-max(1, iterations):]  # with fewer iterations than scales, the finest: the result has its size
+    return sides
+
+
+def plan_scales(size: int, iterations: int, multiscale: bool = True) -> list[tuple[int, int]]:
+    """(longest side, iterations) for each scale of a run of exactly `iterations` (`--iterations N`), coarse to
+    fine: an equal share each, at least one; the sum is `iterations`. Without `multiscale`, or when `size` is
+    small, the whole run is at `size`."""
+    sides = scale_sides(size, multiscale)[-max(1, iterations):]  # fewer iterations than scales: the finest
     counts = [max(1, iterations // len(sides)) for _ in sides]
     counts[0] += iterations - sum(counts)  # rounding goes to the cheapest scale
     return list(zip(sides, counts))
 
 
-def run_work(width: int, height: int, settings: RenderSettings, tile: int | None = None) -> float:
+def default_plan(size: int, optimizer: str, multiscale: bool = True) -> list[tuple[int, int]]:
+    """(longest side, most iterations) for each scale of a run with the default count, where each scale ends as
+    soon as its picture has settled (engine.settling): the optimiser's default count split as `plan_scales`
+    splits it, but never less than SCALE_ROOM at any scale, so a large picture's many scales each have room to
+    settle (at 2048 px an even split would leave 60 L-BFGS iterations a scale, fewer than the first needs). Measured
+    (the figures above SCALE_ROOM): L-BFGS's first scale settles after 70-95 iterations and the later ones after
+    30-70; Adam's after 90-105 and 70-75. So L-BFGS gets at least 100 at every scale, Adam 150 and 120."""
+    first, later = SCALE_ROOM[optimizer]
+    plan = plan_scales(size, DEFAULT_ITERATIONS[optimizer], multiscale)
+    return [(side, max(count, first if k == 0 else later)) for k, (side, count) in enumerate(plan)]
+
+
+def most_iterations(settings: RenderSettings) -> int:
+    """The most iterations a run of `settings` does: its count, or with the default count the sum of its scales'
+    most (which grows with the size: more scales)."""
+    if settings.iterations is not None:
+        return settings.iterations
+    return sum(count for _, count in default_plan(settings.size, settings.optimizer, settings.multiscale))
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One scale of a run's schedule."""
+
+    side: int  # the longest side
+    width: int
+    height: int
+    iterations: int  # exactly this many (an explicit count) or at most this many (the default count)
+    expected: int  # how many it usually runs: `iterations`, or with the stopping rule when scales usually settle
+    tiles: int  # how many tiles an iteration is computed in (1: one pass)
+    work: float  # the work of one iteration, in pixel-passes
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The one model of a run's work and time: its scales, what each iteration at each costs (its pixels, and a
+    tiled scale's overlapping crops and extra pass) and how many iterations each is expected to run. The Advanced
+    panel's estimate (before a run) and the run's progress and time left (engine.run) both come from it.
+
+    `ends` below are where each scale ends, in iterations from the run's start (`ends()` for the plan as made; a
+    run moves them as scales settle early)."""
+
+    scales: tuple[Scale, ...]
+    settling: bool  # the default count: each scale ends when its picture has settled, `iterations` is its most
+
+    @classmethod
+    def of(cls, settings: RenderSettings, width: int, height: int, tile: int | None = None) -> Schedule:
+        """The schedule of a run of `settings` on a `width` x `height` content picture, tiles of at most `tile` px
+        (None: every scale in one pass)."""
+        settling = settings.iterations is None
+        if settling:
+            plan = default_plan(settings.size, settings.optimizer, settings.multiscale)
+        else:
+            plan = plan_scales(settings.size, settings.iteration_count, settings.multiscale)
+        first, later = EXPECTED_SETTLED[settings.optimizer]
+        scales = []
+        for k, (side, iterations) in enumerate(plan):
+            w, h = fit_size(width, height, side)
+            tiles = plan_tiles(h, w, tile)
+            passes = 1.0 if len(tiles) == 1 else 1.0 + FIRST_PASS_SHARE * (len(tiles) - 1) / len(tiles)
+            expected = min(iterations, first if k == 0 else later) if settling else iterations
+            scales.append(Scale(side, w, h, iterations, expected, len(tiles),
+                                sum(t.crop_pixels for t in tiles) * passes))
+        return cls(tuple(scales), settling)
+
+    @property
+    def most(self) -> int:
+        """The most iterations the run does (with an explicit count, exactly these)."""
+        return sum(scale.iterations for scale in self.scales)
+
+    def ends(self) -> list[int]:
+        """Where each scale ends when every one runs its `iterations`."""
+        return list(itertools.accumulate(scale.iterations for scale in self.scales))
+
+    def work_between(self, ends: Sequence[int], start: int, end: int) -> float:
+        """The work of iterations start..end-1 (counted from the run's start), each at its scale's cost."""
+        work, begin = 0.0, 0
+        for scale, scale_end in zip(self.scales, ends):
+            overlap = min(end, scale_end) - max(start, begin)
+            if overlap > 0:
+                work += overlap * scale.work
+            begin = scale_end
+        return work
+
+    def expected_work_left(self, ends: Sequence[int], index: int, window: int = 1) -> float:
+        """The work of the iterations expected after the first `index`. With the stopping rule, a scale is
+        expected to run its `expected` count (never past its end), and one already past that to end at its next
+        look, every `window` iterations; so the time left is what a run usually takes, not its most."""
+        if not self.settling:
+            return self.work_between(ends, index, ends[-1] if ends else 0)
+        work, begin = 0.0, 0
+        for scale, end in zip(self.scales, ends):
+            if end > index:
+                done = max(0, index - begin)
+                to_look = window - done % window
+                work += min(end - max(index, begin), max(scale.expected - done, to_look)) * scale.work
+            begin = end
+        return work
+
+    @property
+    def expected_work(self) -> float:
+        """The work a run of this schedule usually does, from its start (the most, with an explicit count)."""
+        return self.expected_work_left(self.ends(), 0)
+
+    @property
+    def most_work(self) -> float:
+        """The work of the run if every scale runs its most."""
+        return self.work_between(self.ends(), 0, self.most)
+
+
+def run_work(width: int, height: int, settings: RenderSettings, tile: int | None = None,
+             expected: bool = False) -> float:
     """The work of a run of `settings` on a `width` x `height` content picture, in pixel-passes: for every
     iteration the pixels the network processes forward and backward (a tiled scale's crops overlap, and its first
-    pass counts FIRST_PASS_SHARE). With the default iteration count this is the most the run does: it may stop
-    early once the picture stops changing."""
-    work = 0.0
-    for side, iterations in plan_scales(settings.size, settings.iteration_count, settings.multiscale):
-        w, h = fit_size(width, height, side)
-        tiles = plan_tiles(h, w, tile)
-        passes = 1.0 if len(tiles) == 1 else 1.0 + FIRST_PASS_SHARE * (len(tiles) - 1) / len(tiles)
-        work += iterations * sum(t.crop_pixels for t in tiles) * passes
-    return work
+    pass counts FIRST_PASS_SHARE). With the default iteration count this is the most the run does (it stops each
+    scale once its picture has settled), or with `expected` what it usually does."""
+    schedule = Schedule.of(settings, width, height, tile)
+    return schedule.expected_work if expected else schedule.most_work
 
 
 def measure_speed(network: VGGFeatures, device: torch.device, side: int = SPEED_PROBE_SIDE) -> float:

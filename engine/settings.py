@@ -205,12 +205,13 @@ def join_style_names(names: str | Sequence[str]) -> str:
 
 def describe_iterations(settings: RenderSettings, brief: bool = False) -> str:
     """"120 iterations", or for the default count, whose scales end when their pictures settle, "iterations until
-    the picture settles (at most 300)" (`brief`: "up to 300 iterations")."""
+    the picture settles" (`brief`: "iterations until settled"). The default count's most grows with the size (each
+    scale has room to settle), so it is not said here: engine.schedule.most_iterations reckons it."""
     if settings.iterations is not None:
         return f"{settings.iterations} iterations"
     if brief:
-        return f"up to {settings.iteration_count} iterations"
-    return f"iterations until the picture settles (at most {settings.iteration_count})"
+        return "iterations until settled"
+    return "iterations until the picture settles"
 
 
 def png_text_chunks(settings: RenderSettings, content_name: str, style_name: str | Sequence[str]) -> dict[str, str]:

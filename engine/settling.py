@@ -12,7 +12,12 @@ than the loss. Every SETTLE_WINDOW iterations it looks at the picture twice:
 
 The scale has settled when both are below their thresholds at one look. Measured on four pairs at 512 px (the
 note on issue 16): the full size settles after 35-70 iterations, where the same run continued to 200 changes the
-texture's place but neither its grain nor anything seen at the canvas size."""
+texture's place but neither its grain nor anything seen at the canvas size.
+
+With regions, both are measured over the painted part only: each pixel counts by how much of the painting shows
+there (the run's coverage), and the sums are divided by the coverage, not by the whole picture. The content kept
+around a small region never moves, and counted in it would dilute a region that is still moving into a settled
+picture (a region of 6% of the picture moving 2 levels per iteration would read as 0.12)."""
 
 from __future__ import annotations
 
@@ -43,22 +48,28 @@ class Look:
         return self.change < SETTLED_CHANGE and self.detail_change < SETTLED_DETAIL
 
 
-def view_of(image: torch.Tensor, side: int = VIEW_SIDE) -> torch.Tensor:
-    """`image` (1 x 3 x H x W in [0, 1]) as the canvas shows it: area-scaled so its longest side is at most `side`,
-    in levels (0..255), fp32."""
+def _area_scaled(image: torch.Tensor, side: int) -> torch.Tensor:
+    """`image` (N x C x H x W) area-scaled so its longest side is at most `side`, fp32."""
     image = image.detach().float()
     height, width = image.shape[-2:]
     longest = max(height, width)
     if longest > side:
         size = (max(1, round(height * side / longest)), max(1, round(width * side / longest)))
         image = F.interpolate(image, size=size, mode="area")
-    return image.clamp(0, 1) * 255
+    return image
 
 
-def fine_detail(image: torch.Tensor, band: int = DETAIL_BAND) -> float:
+def view_of(image: torch.Tensor, side: int = VIEW_SIDE) -> torch.Tensor:
+    """`image` (1 x 3 x H x W in [0, 1]) as the canvas shows it: area-scaled so its longest side is at most `side`,
+    in levels (0..255), fp32."""
+    return _area_scaled(image, side).clamp(0, 1) * 255
+
+
+def fine_detail(image: torch.Tensor, band: int = DETAIL_BAND, coverage: torch.Tensor | None = None) -> float:
     """Mean absolute difference between `image` (1 x 3 x H x W in [0, 1]) and its 3 x 3 local mean, in levels:
     the grain and fine texture seen at 100%. Measured `band` rows at a time, so a print-size picture needs no
-    full-size copies."""
+    full-size copies. With `coverage` (1 x 1 x H x W in [0, 1]), the mean over the painted part: each pixel
+    weighted by its coverage."""
     image = image.detach()
     height = image.shape[-2]
     total = torch.zeros((), device=image.device)
@@ -68,13 +79,19 @@ def fine_detail(image: torch.Tensor, band: int = DETAIL_BAND) -> float:
         rows = image[..., first:last, :].float().clamp(0, 1) * 255
         padded = F.pad(rows, (1, 1, 1 if top == 0 else 0, 1 if end == height else 0), mode="replicate")
         local = F.avg_pool2d(padded, 3, stride=1)  # the local mean of rows top..end-1
-        total = total + (rows[..., top - first:top - first + end - top, :] - local).abs().sum()
-    return float(total) / image[0].numel()
+        difference = (rows[..., top - first:top - first + end - top, :] - local).abs()
+        if coverage is not None:
+            difference = difference * coverage[..., top:end, :].float()
+        total = total + difference.sum()
+    if coverage is None:
+        return float(total) / image[0].numel()
+    return float(total) / max(float(coverage.float().sum()) * image.shape[1], 1e-6)
 
 
 class SettleWatch:
     """Fed the picture after every iteration of one scale (`observe`), says when it has settled. `reset()` starts
     over: at a new scale, or when the objective changed (a new lam, style weights or regions)."""
+
 
     def __init__(self, window: int = SETTLE_WINDOW) -> None:
         self.window = window
@@ -88,16 +105,23 @@ class SettleWatch:
         self._count = 0
         self._view = None
 
-    def observe(self, image: torch.Tensor) -> bool:
-        """The picture after one more iteration; True when it has settled (at a look, after MIN_LOOKS windows)."""
+    def observe(self, image: torch.Tensor, coverage: torch.Tensor | None = None) -> bool:
+        """The picture after one more iteration; True when it has settled (at a look, after MIN_LOOKS windows).
+        `coverage` (1 x 1 x H x W in [0, 1], regions): how much of the painting shows at each pixel; the change
+        and the fine detail are then measured over the painted part, each pixel weighted by its coverage."""
         self._count += 1
         if self._count % self.window:
             return False
-        view, detail = view_of(image), fine_detail(image)
+        view, detail = view_of(image), fine_detail(image, coverage=coverage)
         if self._view is None or self._view.shape != view.shape:
             look = Look(self._count, float("inf"), detail, float("inf"))
         else:
-            change = float((view - self._view).abs().mean()) / self.window
+            moved = (view - self._view).abs()
+            if coverage is None:
+                change = float(moved.mean()) / self.window
+            else:
+                weight = _area_scaled(coverage, VIEW_SIDE)
+                change = float((moved * weight).sum()) / max(float(weight.sum()) * view.shape[1], 1e-6) / self.window
             relative = abs(detail - self._detail) / max(self._detail, 1e-6)
             look = Look(self._count, change, detail, relative)
         self._view, self._detail = view, detail

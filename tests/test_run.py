@@ -167,9 +167,9 @@ def test_coarse_to_fine_frames_grow_to_the_full_size(cat, wave, small, backend):
     assert frames[-1].image().shape[:2] == (170, 256) == run.result().shape[:2]
     assert run.size == (256, 170)
     assert frames[-1].losses["total"] < frames[0].losses["total"]
-    # work: 3 iterations at 128 px then 3 at 256 px, each at its scale's area
-    assert frames[0].work_done == 128**2 and frames[0].work_left == 2 * 128**2 + 3 * 256**2
-    assert frames[-1].work_left == 0 and frames[-1].work_done == 3 * 128**2 + 3 * 256**2
+    # work: 3 iterations at 128 x 85 px then 3 at 256 x 170 px, each at its scale's pixels (engine.schedule)
+    assert frames[0].work_done == 128 * 85 and frames[0].work_left == 2 * 128 * 85 + 3 * 256 * 170
+    assert frames[-1].work_left == 0 and frames[-1].work_done == 3 * 128 * 85 + 3 * 256 * 170
 
 
 def test_bf16_network_keeps_losses_in_fp32(cat, wave, small):

@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.plain_text import plain_label
+from engine.schedule import most_iterations
 from engine.settings import (
-    DEFAULT_ITERATIONS,
     DEVICES,
     INITS,
     ITERATIONS_MAX,
@@ -253,7 +253,9 @@ class AdvancedPanel(QWidget):
         self.duration_note.setObjectName("durationNote")
         self.duration_note.setWordWrap(True)
         self.duration_note.setStyleSheet("color: #5f5f66; font-size: 11px;")
-        self.duration_note.setToolTip("Measured on this device when this panel was opened.")
+        self.duration_note.setToolTip("Measured on this device when this panel was opened: the time a run usually "
+                                      "takes, and the most where each scale ends when settled. The time left "
+                                      "during the run comes from the same reckoning.")
         self.duration_note.setVisible(False)
         self._wanted_size = settings.size  # the size asked for, offered again when more memory is free
         self._limit_reason = ""
@@ -267,6 +269,7 @@ class AdvancedPanel(QWidget):
         self.init = _combo(INITS, INIT_LABELS, "initCombo")
         self.optimizer = _combo(OPTIMIZERS, OPTIMIZER_LABELS, "optimizerCombo")
         self.optimizer.currentIndexChanged.connect(self._update_auto_iterations)
+        self.size_spin.valueChanged.connect(self._update_auto_iterations)
         self.seed = QSpinBox()
         self.seed.setObjectName("seedSpin")
         self.seed.setRange(0, SEED_MAX)
@@ -278,6 +281,7 @@ class AdvancedPanel(QWidget):
         self.multiscale.setObjectName("multiscaleCheck")
         self.multiscale.setToolTip("Most iterations at a low resolution, then refined at full size; the preview "
                                    "grows through each scale.")
+        self.multiscale.toggled.connect(self._update_auto_iterations)
 
         self.body = QWidget()
         form = QFormLayout(self.body)
@@ -372,5 +376,9 @@ class AdvancedPanel(QWidget):
         self.size_note.setVisible(bool(note))
 
     def _update_auto_iterations(self) -> None:
+        """'auto (up to N)': the most a run of the optimiser, size and scales chosen does with the default count
+        (engine.schedule: a larger picture has more scales, each with room to settle)."""
         optimizer = self.optimizer.currentData() or RenderSettings().optimizer
-        self.iterations.setSpecialValueText(f"auto (up to {DEFAULT_ITERATIONS[optimizer]})")
+        settings = RenderSettings(size=self.size_spin.value(), optimizer=optimizer,
+                                  multiscale=self.multiscale.isChecked())
+        self.iterations.setSpecialValueText(f"auto (up to {most_iterations(settings)})")
