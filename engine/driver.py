@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.colour import match_note
 from engine.errors import OutOfMemory
 from engine.export import GIF_MAX_FRAMES, FrameRecorder
 from engine.regions import Regions
+from engine.schedule import most_iterations
 from engine.settings import RenderSettings, join_style_names
 from engine.transparency import with_alpha
 
@@ -252,7 +254,8 @@ class RunListener:
         `frame.image()` only if one is wanted now, as it copies from the device)."""
 
     def on_notice(self, text: str) -> None:
-        """Something the user should know that does not stop the run (a divergence undone, weights refused)."""
+        """Something the user should know that does not stop the run (a divergence undone, weights refused, a
+        content too flat for Match colours to match fully: engine.colour.match_note, said once at the start)."""
 
     def on_recovery_failed(self, reason: str) -> None:
         """The recovery copy could not be written (said once per run); the run goes on."""
@@ -366,6 +369,10 @@ class RunDriver:
 
     def _drive(self) -> RunOutcome:
         job, listener, record = self.job, self._listener, self.record
+        if job.run_settings.match_colours:  # said once, before anything else: the paintings are not matched fully
+            note = match_note(job.content_name, job.styles, job.content, job.content_alpha)
+            if note is not None:
+                listener.on_notice(note)
         listener.on_phase(PHASE_NETWORK)
         backend = self._backends.get(job.settings)
         if self._cancelled.is_set():
@@ -415,7 +422,7 @@ class RunDriver:
     def _cancelled_before_start(self) -> RunOutcome:
         latest = self.record.latest
         image = latest if latest is not None else np.zeros((1, 1, 3), np.uint8)
-        self.outcome = RunOutcome(image=image, index=0, total=self.job.settings.iteration_count, cancelled=True,
+        self.outcome = RunOutcome(image=image, index=0, total=most_iterations(self.job.run_settings), cancelled=True,
                                   elapsed=0.0)
         return self.outcome
 

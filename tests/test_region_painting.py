@@ -1,9 +1,14 @@
 """The region painting model: brush strokes (where they reach, soft edges, no build-up within a stroke), Keep and
-Eraser, flood fill, and undo/redo of whole edits."""
+Eraser, flood fill (on all the pixels at once: its steps do not grow with the size; bench/bench_region_painting.py
+times it), and undo/redo of whole edits."""
 
 from __future__ import annotations
 
-import time
+import sys
+from collections.abc import Callable
+from functools import partial
+from types import FrameType
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -12,6 +17,7 @@ from app.region_painting import ERASE, KEEP, MAX_UNDO, RegionPainting, connected
 from engine.regions import Regions
 
 W, H = 80, 60
+T = TypeVar("T")
 
 
 def painting(count: int = 2) -> RegionPainting:
@@ -115,18 +121,51 @@ def test_connected_finds_the_four_connected_part_only():
     assert not connected(similar, 2, 0).any()
 
 
-def test_fill_is_fast_on_a_large_picture():
-    model = RegionPainting(Regions.everywhere(2, 1024, 768))
-    stroke(model, 0, [(100, 100), (900, 700), (100, 700)], radius=20, softness=0.5)
-    started = time.perf_counter()
-    assert model.fill(1000, 10, KEEP) is not None
-    assert time.perf_counter() - started < 0.5
-    comb = np.zeros((768, 1024), bool)  # the worst shape: a run on every other pixel of every row, all joined
-    comb[:, ::2] = True
-    comb[0] = True
-    started = time.perf_counter()
-    assert connected(comb, 0, 0).sum() == comb.sum()
-    assert time.perf_counter() - started < 0.5
+def python_lines(action: Callable[[], T]) -> tuple[T, int]:
+    """What `action()` returns, and how many lines of Python it ran (numpy's own Python code included): the steps
+    it took one by one, which a loop over pixels or runs would multiply and which the machine's load leaves as
+    they are (bench/bench_region_painting.py measures the time)."""
+    count = 0
+
+    def tracer(frame: FrameType, event: str, arg: object) -> Callable[..., object]:
+        nonlocal count
+        count += event == "line"
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        result = action()
+    finally:
+        sys.settrace(previous)
+    return result, count
+
+
+def comb(width: int, height: int) -> np.ndarray:
+    """The worst shape for a fill: a run on every other pixel of every row, all joined by the top row."""
+    teeth = np.zeros((height, width), bool)
+    teeth[:, ::2] = True
+    teeth[0] = True
+    return teeth
+
+
+def test_fill_works_on_all_the_pixels_at_once_at_any_size():
+    steps = {}
+    for width, height in ((256, 192), (1024, 768)):  # the largest masks there are (REGION_MAX_SIDE)
+        model = RegionPainting(Regions.everywhere(2, width, height))
+        k = width / 1024
+        stroke(model, 0, [(100 * k, 100 * k), (900 * k, 700 * k), (100 * k, 700 * k)], radius=20 * k, softness=0.5)
+        filled, fill_steps = python_lines(partial(model.fill, width - 24, 10, KEEP))
+        assert filled is not None and filled.mask(0)[10, width - 24] == 0  # the corner beyond the stroke: kept
+        teeth = comb(width, height)
+        area, comb_steps = python_lines(partial(connected, teeth, 0, 0))
+        assert area.sum() == teeth.sum()
+        # a few hundred steps for up to 786,432 pixels and 393,600 runs: nothing is done pixel by pixel
+        assert fill_steps < 2000 and comb_steps < 2000, (width, fill_steps, comb_steps)
+        steps[width] = (fill_steps, comb_steps)
+    # 16 times the pixels: a few more rounds of joining runs (they grow as the log of the size), not more steps
+    for small, large in zip(steps[256], steps[1024], strict=True):
+        assert large < 1.5 * small, steps
 
 
 def test_undo_and_redo_whole_edits():

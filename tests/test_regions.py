@@ -176,9 +176,13 @@ def test_one_style_on_half_the_picture_leaves_the_other_half_the_content(cat, wa
     assert kept.max() <= 0.5, kept.max()  # the photo itself (rounding at most)
     painted = difference[width // 2 + band:]
     assert painted.mean() > 20, painted.mean()  # the painted half is the painting's
-    changed = np.flatnonzero(difference[: width // 2] > 2)
-    assert changed.size == 0 or changed.min() >= width // 2 - band, changed  # no seam wider than the feather
-    assert band <= 4
+    # ... right up to the edge: no column past the softened edge is left half painted
+    level = float(np.median(painted))
+    assert painted.min() > level / 2, (painted.min(), level)
+    # and the seam, the columns neither the photo nor the painting, is no wider than the feather: at this size a
+    # Gaussian of 1 px, whose rise from 10 to 90 % takes 2.6 px
+    seam = np.flatnonzero((difference > 2) & (difference <= level / 2))
+    assert seam.size <= 3 and (np.abs(seam - width // 2) <= band).all(), (seam, difference[seam])
 
 
 def test_two_styles_on_two_halves_each_make_their_half_their_own(cat, wave, backend):
@@ -202,12 +206,17 @@ def test_a_grey_mask_blends_the_painting_with_the_photo(cat, wave, backend):
             < _gram_distance(content, wave, backend))
 
 
-@pytest.mark.parametrize("changes", [dict(optimizer="adam", iterations=6), dict(multiscale=True, iterations=6),
+@pytest.mark.parametrize("changes", [dict(optimizer="adam", iterations=6),
+                                     dict(multiscale=True, size=256, iterations=4),  # 128 px, then 256 px
                                      dict(init="content", iterations=4)])
 def test_regions_work_with_every_optimiser_scale_and_start(cat, wave, backend, changes):
     run = _run(cat, [wave], backend, regions=halves(128, 85), **changes)
+    assert all(run.scale_iterations) and len(run.scale_iterations) == (2 if changes.get("multiscale") else 1)
     result, content = run.result().astype(int), _content_at(run).astype(int)
-    assert np.abs(result - content)[:, :50].max() <= 1
+    width = result.shape[1]
+    assert width == changes.get("size", 128)
+    assert np.abs(result - content)[:, : width * 50 // 128].max() <= 1  # the left half is still the photo
+    assert np.abs(result - content)[:, width * 78 // 128:].mean() > 1.5  # and the right half was painted
     assert np.isfinite(run.last_losses["total"].item())
 
 

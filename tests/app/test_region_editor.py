@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from app.region_painting import ERASE, KEEP
 from app.widgets.region_editor import RegionEditor, Tool, region_tint
@@ -139,11 +139,27 @@ def test_clear_goes_back_to_every_painting(qtbot, editor):
     assert len(edits) == 2 and edits[1].is_everywhere
 
 
-def test_without_a_content_picture_there_is_nothing_to_paint(qtbot, editor):
+def test_without_a_content_picture_there_is_nothing_to_paint(qtbot, editor, content):
+    edits: list[Regions] = []
+    editor.edited.connect(edits.append)
+    corner = editor.widget_point(20, 20)  # where the picture was
     editor.set_content(None)
-    assert editor.painting is None and not editor.tool_box.isEnabled()
-    assert editor.mask_point(editor.paint_area.rect().center()) is None
-    qtbot.mouseClick(editor.paint_area, Qt.MouseButton.LeftButton)  # nothing happens, nothing breaks
+    assert not editor.tool_box.isEnabled()
+    # a stroke and a fill over where the picture was, and a click in the middle: nothing is painted or reported
+    area = editor.paint_area
+    qtbot.mousePress(area, Qt.MouseButton.LeftButton, pos=corner)
+    for x in range(corner.x(), area.width() - 5, 15):
+        qtbot.mouseMove(area, corner + QPoint(x - corner.x(), 0))
+    qtbot.mouseRelease(area, Qt.MouseButton.LeftButton, pos=area.rect().center())
+    editor.set_tool(Tool.FILL)
+    qtbot.mouseClick(area, Qt.MouseButton.LeftButton, pos=corner)
+    qtbot.mouseClick(area, Qt.MouseButton.LeftButton)
+    assert edits == [] and not editor.undo_action.isEnabled()
+    assert editor.painting is None and editor.regions is None
+    assert editor.mask_point(area.rect().center()) is None
+    # and when a picture comes back, it is unpainted, with nothing to undo
+    editor.set_content(content)
+    assert editor.regions is not None and editor.regions.is_everywhere and not editor.undo_action.isEnabled()
 
 
 def test_the_load_and_save_buttons_only_ask(qtbot, editor):
