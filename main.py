@@ -1,4 +1,5 @@
-"""Fude's entry point: no arguments opens the window; `render CONTENT STYLE ...` renders from the command line."""
+"""Fude's entry point: no arguments opens the window; `render CONTENT STYLE ...` and `batch` render from the command
+line (the cli package)."""
 
 import sys
 

@@ -1,6 +1,8 @@
 """Write results: a PNG carrying the settings that made it, and the evolution as an animated GIF or WebP or an
 MP4 video, each written atomically (a temporary file in the same folder, then a rename) so a failed write leaves
-any existing file untouched and nothing partial behind; and read back the settings a PNG carries."""
+any existing file untouched and nothing partial behind; and read back the settings a PNG carries. One collision
+rule per kind of name: a name the user typed may be replaced (atomically); a name Fude made up never replaces a
+file: the first free "<stem> 2<suffix>", "<stem> 3<suffix>"... is taken instead, race-free."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from pathlib import Path
@@ -45,14 +47,15 @@ def _check_name(p: Path) -> None:
         raise ExportError(str(p).replace("\0", "\\0"), "is not a valid file name (it contains a NUL character)")
 
 
-def check_writable(path: str | os.PathLike[str]) -> None:
-    """Raise ExportError now if `path` cannot be written, so a long render does not end in a failed save."""
+def check_writable(path: str | os.PathLike[str], replace: bool = True) -> None:
+    """Raise ExportError now if `path` cannot be written, so a long render does not end in a failed save. Without
+    `replace` (a name Fude made up, which goes to a free name when taken) only its folder counts."""
     p = Path(path)
     _check_name(p)
     folder = p.parent if str(p.parent) else Path(".")
     if p.name in ("", ".", ".."):
         raise ExportError(p, "is not a file name")
-    if p.is_dir():
+    if replace and p.is_dir():
         raise ExportError(p, "is a folder; give a file name")
     if not folder.exists():
         raise ExportError(p, f"the folder {folder} does not exist")
@@ -60,12 +63,16 @@ def check_writable(path: str | os.PathLike[str]) -> None:
         raise ExportError(p, f"{folder} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ExportError(p, f"the folder {folder} is not writable")
-    if p.exists() and not os.access(p, os.W_OK):
+    if replace and p.exists() and not os.access(p, os.W_OK):
         raise ExportError(p, "the file exists and is read-only")
 
 
-def write_atomically(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], object]) -> Path:
-    """Call `write` on a temporary file beside `path`, flush it to disk, then rename it over `path`."""
+def write_atomically(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], object],
+                     replace: bool = True) -> Path:
+    """Call `write` on a temporary file beside `path`, flush it to disk, then publish it: with `replace` (a name
+    the user typed) it is renamed over `path`, replacing any file there; without (a name Fude made up) it never
+    replaces a file: it goes to `path` if that name is free, else to the first free "<stem> 2<suffix>",
+    "<stem> 3<suffix>"... (see publish_new). The path written."""
     p = Path(path)
     _check_name(p)
     if p.name in ("", ".", ".."):
@@ -76,27 +83,80 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[io.BufferedW
     except OSError as exc:
         raise ExportError(p, _reason(exc, folder)) from None
     tmp = Path(tmp_name)
+    written = p
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        if p.exists():
+        if replace and p.exists():
             # keep the permissions a user gave the file they are replacing
             os.chmod(tmp, p.stat().st_mode & 0o7777)
         else:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, p)
+        if replace:
+            os.replace(tmp, p)
+        else:
+            written = publish_new(tmp, p)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise ExportError(p, _reason(exc, folder)) from None
+        raise ExportError(written, _reason(exc, folder)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _sync_folder(folder)
-    return p
+    return written
+
+
+# How many numbered names publish_new tries before it gives up (a folder with "cat 2.png" to "cat 9999.png").
+MAX_NAME_NUMBER = 9999
+# os.link's errors on a file system that has no hard links (FAT, exFAT, some network shares, some sandboxes)
+_NO_HARD_LINKS = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOSYS,
+                  getattr(errno, "ENOTSUP", -1), getattr(errno, "EOPNOTSUPP", -1)}
+
+
+def numbered_names(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """`path`, then "<stem> 2<suffix>", "<stem> 3<suffix>"... up to MAX_NAME_NUMBER, in the same folder."""
+    p = Path(path)
+    yield p
+    for number in range(2, MAX_NAME_NUMBER + 1):
+        yield p.with_name(f"{p.stem} {number}{p.suffix}")
+
+
+def publish_new(tmp: Path, path: Path) -> Path:
+    """Give the finished file `tmp` (in `path`'s folder) the first free name of numbered_names(path), never
+    replacing a file, also one that appears while this runs: the name is taken with os.link, which fails when the
+    name exists (EEXIST), and then the next is tried; `tmp` is removed once linked. Where the file system has no
+    hard links, the name is reserved by creating it exclusively (O_EXCL) and `tmp` is renamed over the empty
+    file reserved. The path written; FileExistsError when every name is taken."""
+    hard_links = True
+    for candidate in numbered_names(path):
+        if hard_links:
+            try:
+                os.link(tmp, candidate)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+                hard_links = False
+            else:
+                tmp.unlink()
+                return candidate
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            continue
+        try:
+            os.replace(tmp, candidate)
+        except OSError:
+            candidate.unlink(missing_ok=True)  # the empty file this call made, nobody else's
+            raise
+        return candidate
+    raise FileExistsError(errno.EEXIST, f"every name from {path.name} to "
+                          f"{path.stem} {MAX_NAME_NUMBER}{path.suffix} is taken")
 
 
 def _sync_folder(folder: Path) -> None:
@@ -133,14 +193,16 @@ def _reason(exc: OSError, folder: Path) -> str:
     return exc.strerror or str(exc)
 
 
-def save_png(path: str | os.PathLike[str], image: np.ndarray, text: dict[str, str] | None = None) -> Path:
+def save_png(path: str | os.PathLike[str], image: np.ndarray, text: dict[str, str] | None = None,
+             replace: bool = True) -> Path:
     """Write an H x W x 3 (or, with transparency, H x W x 4 RGBA) uint8 image as PNG with `text` chunks (see
-    settings.png_text_chunks)."""
+    settings.png_text_chunks); `replace` as write_atomically says. The path written."""
     info = PngImagePlugin.PngInfo()
     for key, value in (text or {}).items():
         info.add_itxt(key, value)  # iTXt: UTF-8, so file names in any script survive
     pil = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
-    return write_atomically(path, lambda handle: pil.save(handle, format="PNG", pnginfo=info, optimize=False))
+    return write_atomically(path, lambda handle: pil.save(handle, format="PNG", pnginfo=info, optimize=False),
+                            replace=replace)
 
 
 def read_png_render(path: str | os.PathLike[str]) -> StoredRender | None:

@@ -36,13 +36,17 @@ def clean_name(name: object, limit: int = MAX_NAME_CHARS) -> str:
 # a name with many styles readable.
 MAX_STEM_BYTES = 120
 FALLBACK_STEM = "fude"
+# The suffixes of the pictures Fude reads (engine.untrusted.RASTER_FORMATS): the one part of a name cut from it.
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 
 
 def render_file_stem(content_name: str, style_names: str | Sequence[str]) -> str:
     """The file name (without suffix) suggested for a render: "<content stem>_in_<style stems joined by _and_>",
     made safe for any file system: every character other than a letter, a digit, "-", "_" or "." becomes "_", it
     never starts with "." (a hidden file), and it is at most MAX_STEM_BYTES bytes in UTF-8 (a longer one keeps
-    its start). Names may be paths: only their last part counts. "fude" when there is no content name."""
+    its start). Names may be paths: only their last part counts, and only a picture's suffix (PICTURE_SUFFIXES)
+    is cut from it, once: "photo.v2.jpg" gives "photo.v2", and "photo.v2" stays whole. With no `style_names`, the
+    content's stem alone. "fude" when there is no content name."""
     styles = [style_names] if isinstance(style_names, str) else list(style_names)
     content = _stem(content_name)
     if not content:
@@ -56,6 +60,8 @@ def render_file_stem(content_name: str, style_names: str | Sequence[str]) -> str
 
 
 def _stem(name: str) -> str:
-    """The last part of a name or path, without its suffix (either kind of slash separates parts)."""
+    """The last part of a name or path (either kind of slash separates parts), without its suffix when that is a
+    picture's: any other dot is part of the name."""
     last = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return last.rsplit(".", 1)[0] if "." in last[1:] else last
+    stem, dot, suffix = last.rpartition(".")
+    return stem if stem and dot and f".{suffix.lower()}" in PICTURE_SUFFIXES else last

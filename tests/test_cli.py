@@ -36,7 +36,7 @@ def assert_refused(result: subprocess.CompletedProcess[str], *words: str) -> str
 def test_render_writes_png_with_settings_and_gif(tmp_path, cat_path, wave_path):
     out, gif = tmp_path / "cat_wave.png", tmp_path / "cat_wave.gif"
     result = fude("render", str(cat_path), str(wave_path), "-o", str(out), "--gif", str(gif), "--size", "64",
-                  "--iterations", "6", "--seed", "3", "--gif-frames", "4", "--device", "cpu")
+                  "--iterations", "6", "--seed", "3", "--gif-frames", "4", "--device", "cpu", "--precision", "fp32")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "6/6" in result.stderr  # the progress bar reached the end
@@ -64,7 +64,9 @@ def test_tile_computes_the_picture_in_tiles_with_the_same_result(tmp_path, cat_p
 
 
 def test_default_output_name(tmp_path, cat_path, wave_path):
-    result = fude("render", str(cat_path), str(wave_path), "--size", "32", "--iterations", "1", "-q", cwd=tmp_path)
+    # fp32: "auto" would time bf16 too, which takes minutes on a CPU without bf16 instructions
+    result = fude("render", str(cat_path), str(wave_path), "--size", "32", "--iterations", "1", "--device", "cpu",
+                  "--precision", "fp32", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "cat_in_wave.png").is_file()
 
@@ -207,3 +209,28 @@ def test_refine_refuses_a_picture_of_another_content(tmp_path, cat_path, wave_pa
                    "the content it was made from")
     assert_refused(fude("render", str(cat_path), str(wave_path), "--refine", str(tmp_path / "gone.png")),
                    "gone.png")
+
+
+def test_render_never_replaces_a_file_under_its_own_name_and_stores_the_settings_it_finished_with(
+        tmp_path, cat_path, wave_path, backend, monkeypatch, capsys):
+    """The default name (made up by Fude) never replaces a file: the first free numbered one is written and
+    said, even with -q; a name typed with -o is replaced. The PNG stores the settings the picture was finished
+    with (the style weights as the run used them), not the command line's."""
+    import cli
+    from engine.run import Backend
+
+    monkeypatch.setattr(Backend, "create", classmethod(lambda cls, settings: backend))
+    monkeypatch.chdir(tmp_path)
+    earlier = tmp_path / "cat_in_wave_and_wave.png"
+    earlier.write_bytes(b"an earlier picture")
+    args = ["render", str(cat_path), str(wave_path), str(wave_path), "--style-weights", "3,1", "--size", "32",
+            "--iterations", "1", "--device", "cpu", "--precision", "fp32", "-q"]
+    assert cli.main(args) == 0
+    written = tmp_path / "cat_in_wave_and_wave 2.png"
+    assert earlier.read_bytes() == b"an earlier picture" and written.is_file()
+    assert "cat_in_wave_and_wave 2.png" in capsys.readouterr().err
+    stored = read_png_render(written)
+    assert stored is not None and stored.settings.style_weights == (0.75, 0.25)
+    assert cli.main([*args, "-o", str(earlier)]) == 0  # typed: replaced
+    assert read_png_render(earlier) is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cat_in_wave_and_wave 2.png", "cat_in_wave_and_wave.png"]

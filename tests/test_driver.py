@@ -255,7 +255,7 @@ def test_render_file_stem_is_safe_and_bounded() -> None:
 
 
 def test_the_command_line_default_output_uses_it(tmp_path: Path) -> None:
-    from cli import default_output
+    from cli.render import default_output
 
     assert default_output("some/where/cat.png", ["wave.png", "my star.png"]) == Path("cat_in_wave_and_my_star.png")
 

@@ -17,8 +17,8 @@ from app.widgets.actions import make_action
 from app.widgets.export_dialog import ExportChoice, ExportDialog
 from app.widgets.message_bar import MessageBar
 from engine.errors import FudeError
-from engine.export import save_png
 from engine.names import render_file_stem
+from engine.saving import save_result
 
 
 class SavePanel(QObject):
@@ -72,17 +72,19 @@ class SavePanel(QObject):
         return path
 
     def save_png(self) -> str | None:
-        """Save the picture on the canvas as PNG with the settings that made it; the path, or None."""
+        """Save the picture on the canvas as PNG, as it is shown (Keep colours as now, the content's transparency)
+        with the settings the run ended on (engine.saving.save_result); the path, or None. The name comes from the
+        file dialog, which asked before replacing a file: a file of that name is replaced."""
         session = self._session
-        image = session.result
-        if image is None:
+        image, raw, record = session.result, session.raw_result, session.record
+        if image is None or raw is None or record is None:
             self._messages.show_info("There is no picture to save yet: press Start first.")
             return None
         path = self._ask_path("Save the picture as PNG", ".png", "PNG image (*.png)")
         if path is None:
             return None
         try:
-            save_png(path, image, session.result_text_chunks())
+            save_result(path, record, raw, keep_colours=session.settings.keep_colours, replace=True)
         except FudeError as exc:
             self._messages.show_error(f"{exc}. The picture is still here: save it somewhere else.")
             return None

@@ -72,6 +72,24 @@ def test_save_png_and_gif_after_a_run(loaded_window, qtbot, monkeypatch, tmp_pat
     assert window.preferences.store.value("paths/lastFolder") == str(tmp_path)
 
 
+def test_save_png_replaces_the_file_named_in_the_dialog_with_the_picture_as_shown(loaded_window, qtbot, monkeypatch,
+                                                                                  tmp_path):
+    """The name comes from the file dialog (which asked before replacing): a file of that name is replaced, with
+    the picture as shown (Keep colours switched on after the run) and the settings the run ended on."""
+    window = loaded_window
+    _run(window, qtbot)
+    window.keep_colours_check.setChecked(True)
+    target = tmp_path / "mine.png"
+    target.write_bytes(b"an older picture")
+    SaveDialog(monkeypatch, target)
+    assert window.save_png() == str(target), window.messages.text()
+    assert np.array_equal(load_image(target), window.session.result)
+    stored = read_png_render(target)
+    assert stored is not None and stored.settings.keep_colours
+    assert stored.settings == window.session.record.final_settings.replaced(keep_colours=True)
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["mine.png"]  # no "mine 2.png"
+
+
 def test_save_gif_mid_run_and_after_stop(make_window, qtbot, monkeypatch, tmp_path, cat_path, wave_path):
     window = make_window(iterations=500)
     window.content_pane.load_path(cat_path)
