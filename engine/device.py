@@ -6,12 +6,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
+import torch.nn.functional as F  # noqa: N812 - the usual name
 
 from engine.errors import DeviceError
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# A lower precision that is this many times slower than fp32 on `conv_seconds`' small convolution is not measured
+# further. Where the CPU computes bf16 natively (AVX512-BF16) that convolution takes 0.5-2x fp32's time; where it
+# only emulates it, one pass of the full probe took minutes: on a 2-core AMD EPYC without AVX-512 a convolution
+# took 3.97 s in bf16 against 0.012 s in fp32 (330x; note on issue 24), and `render` sat in the measurement for
+# minutes before its first iteration.
+SCREEN_SLOWER = 4.0
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -51,18 +59,69 @@ def candidate_precisions(device: torch.device) -> list[str]:
     return ["fp32"]
 
 
+def conv_seconds(device: torch.device, precision: Precision) -> float:
+    """Seconds of one small convolution (32 channels, 3 x 3, on 32 x 32 px) forward and backward in `precision` on
+    `device`, the best of two after a warm-up: about a millisecond in a precision the hardware computes natively,
+    and a fraction of a second in one it only emulates. A screen before the full measurement, whose passes would
+    take minutes each in an emulated precision."""
+    generator = torch.Generator().manual_seed(0)
+    dtype = DTYPES[precision.name]
+    image = torch.rand(1, 32, 32, 32, generator=generator).to(device, dtype).requires_grad_(True)
+    kernel = torch.rand(32, 32, 3, 3, generator=generator).to(device, dtype).requires_grad_(True)
+    best = float("inf")
+    for round_ in range(3):
+        _sync(device)
+        start = time.perf_counter()
+        F.conv2d(image, kernel, padding=1).float().sum().backward()
+        _sync(device)
+        if round_:
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def screened(candidates: list[str], seconds: Callable[[Precision], float]) -> list[str]:
+    """`candidates` (fp32 first) without those that `seconds` (a small workload's time in a precision) finds more
+    than SCREEN_SLOWER times slower than fp32: they cannot win the full measurement, and would make it last
+    minutes. A precision whose kernels are missing is left for the full measurement to skip."""
+    if len(candidates) < 2 or candidates[0] != "fp32":
+        return candidates
+    try:
+        reference = seconds(Precision("fp32"))
+    except RuntimeError:
+        return candidates
+    kept = ["fp32"]
+    for name in candidates[1:]:
+        try:
+            slow = seconds(Precision(name)) > SCREEN_SLOWER * reference
+        except RuntimeError:  # no kernel for it here: the full measurement skips it too
+            slow = False
+        if not slow:
+            kept.append(name)
+    return kept
+
+
 def measure_precision(
     device: torch.device,
     workload_for: Callable[[Precision], Callable[[], None]],
     rounds: int = 3,
     min_speedup: float = 1.3,
+    screen: Callable[[Precision], float] | None = None,
 ) -> Precision:
     """The fastest precision on `device` for the workload (one forward and backward pass) that `workload_for`
     builds. A lower precision must be at least `min_speedup` times faster than fp32 to be chosen: a small gain
     is not worth any risk to quality. The candidates are timed in interleaved rounds and each keeps its best
-    time, so a burst of load from another program hits them alike instead of deciding the choice."""
+    time, so a burst of load from another program hits them alike instead of deciding the choice.
+
+    On a CPU, which may only emulate bf16, the candidates are first screened (`screened`) by `screen`, a small
+    workload's seconds in a precision (default: conv_seconds on `device`), so an emulated precision costs a
+    fraction of a second here rather than minutes of full passes."""
+    candidates = candidate_precisions(device)
+    if screen is None and device.type == "cpu":
+        screen = partial(conv_seconds, device)
+    if screen is not None:
+        candidates = screened(candidates, screen)
     workloads: dict[str, Callable[[], None]] = {}
-    for name in candidate_precisions(device):
+    for name in candidates:
         try:
             workload = workload_for(Precision(name))
             workload()  # warm-up: kernel selection, allocator

@@ -100,3 +100,34 @@ def test_one_slow_round_does_not_decide_the_choice(monkeypatch):
 
     assert measure_precision(torch.device("cpu"), workload_for) == Precision("bf16")
 
+
+
+def test_a_precision_the_cpu_only_emulates_is_screened_out_before_the_full_measurement(monkeypatch):
+    """Where bf16 is emulated (a CPU without AVX512-BF16) one pass of the full probe takes minutes: a small
+    screen that finds it many times slower than fp32 keeps it from being built or timed at all."""
+    pretend(monkeypatch)
+    clock = FakeClock()
+    monkeypatch.setattr(device_module.time, "perf_counter", clock)
+    built: list[str] = []
+    workloads = clock.workloads({"fp32": 1.0, "bf16": 0.4})
+
+    def workload_for(precision: Precision):
+        built.append(precision.name)
+        return workloads(precision)
+
+    emulated = {"fp32": 0.001, "bf16": 0.001 * (device_module.SCREEN_SLOWER + 1)}
+    chosen = measure_precision(torch.device("cpu"), workload_for, screen=lambda p: emulated[p.name])
+    assert chosen == Precision("fp32") and built == ["fp32"]
+    # a precision the screen finds about as fast goes on to the full measurement, which decides
+    native = {"fp32": 0.001, "bf16": 0.0012}
+    built.clear()
+    chosen = measure_precision(torch.device("cpu"), workload_for, screen=lambda p: native[p.name])
+    assert chosen == Precision("bf16") and built == ["fp32", "bf16"]
+
+
+def test_the_screen_measures_a_real_convolution_in_each_precision():
+    seconds = {name: device_module.conv_seconds(torch.device("cpu"), Precision(name)) for name in ("fp32", "bf16")}
+    assert all(0 < s < 30 for s in seconds.values())
+    kept = device_module.screened(["fp32", "bf16"], lambda p: seconds[p.name])
+    assert kept[0] == "fp32" and kept[1:] in ([], ["bf16"])
+    assert ("bf16" in kept) == (seconds["bf16"] <= device_module.SCREEN_SLOWER * seconds["fp32"])
