@@ -1,7 +1,11 @@
 """JobQueue: the window's queue of renders. Each job keeps the pictures and settings it was added with; the queue
 runs them one after another through the session (Session.run_job) whenever the session is idle, and writes each
-finished picture to the chosen folder, never over an existing file. Jobs can be removed, reordered and cancelled
-without touching the others. This is the queue's one state; its panel only shows it and calls its commands."""
+finished picture to the chosen folder, never over an existing file. Each job's run is its own: the session says
+which run each of its signals is about (a RunHandle), so the queue follows its job's run and nothing else, and
+nothing done in the panes while the job runs changes it. Jobs can be removed, reordered and cancelled without
+touching the others. The waiting jobs are kept on disk (engine/queue_store.py) as they are added, moved, run or
+removed, and the jobs found there at the start are offered back. This is the queue's one state; its panel only
+shows it and calls its commands."""
 
 from __future__ import annotations
 
@@ -14,12 +18,13 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.loaded_image import LoadedImage
-from app.session import RunState, Session
+from app.session import RunHandle, RunState, Session
 from engine.driver import RunOutcome
 from engine.errors import FudeError, OutOfMemory
-from engine.export import save_png
 from engine.names import render_file_stem
-from engine.settings import RenderSettings, png_text_chunks
+from engine.queue_store import QueueStore, StoredJob
+from engine.saving import save_result
+from engine.settings import RenderSettings
 
 
 class JobStatus(StrEnum):
@@ -43,6 +48,7 @@ class QueuedJob:
     content: LoadedImage
     styles: tuple[LoadedImage, ...]
     settings: RenderSettings
+    key: str = ""  # where the queue's store keeps it ("" while it is not kept)
 
     @property
     def style_names(self) -> tuple[str, ...]:
@@ -65,36 +71,35 @@ class QueueEntry:
     path: str = ""
 
 
-def free_path(folder: Path, stem: str, suffix: str = ".png") -> Path:
-    """`folder/stem + suffix`, or with " 2", " 3"... before the suffix when that name is taken."""
-    path, number = folder / f"{stem}{suffix}", 2
-    while os.path.lexists(path):
-        path, number = folder / f"{stem} {number}{suffix}", number + 1
-    return path
-
-
 class JobQueue(QObject):
     """The queue of `session`'s jobs, in the order they run. `start` runs the waiting jobs one after another
-    (a run the user starts in between is waited for); `pause` lets the running job end and takes no new one."""
+    (a run the user starts in between is waited for); `pause` lets the running job end and takes no new one.
+    With a `store`, the waiting jobs are kept there (see `load_stored`, `restore_offered`, `discard_waiting`)."""
 
     jobsChanged = Signal()  # a job was added, removed, moved, or its status changed
     activeChanged = Signal(bool)  # the queue is taking jobs (True) or paused / out of jobs (False)
     folderChanged = Signal(str)  # the folder the pictures are written to
     jobSaved = Signal(int, str)  # a job's id and the PNG its picture was written to
+    offeredChanged = Signal(int)  # how many jobs kept from before are offered back (0: none, or answered)
+    setAside = Signal(object)  # tuple[Path, ...]: what the store could not read and moved aside
     error = Signal(str)  # something the user must see, naming the job or the file
     info = Signal(str)  # a note that needs no answer
 
-    def __init__(self, session: Session, parent: QObject | None = None) -> None:
+    def __init__(self, session: Session, parent: QObject | None = None, store: QueueStore | None = None) -> None:
         super().__init__(parent)
         self._session = session
+        self._store = store
         self._entries: list[QueueEntry] = []
+        self._offered: tuple[StoredJob, ...] = ()  # kept from before, until the user answers
         self._next_id = 1
         self._folder = ""
         self._active = False
-        self._running: int | None = None  # the id of the job whose run is going (its entry may be removed)
+        self._running: RunHandle | None = None  # the run of a job (whose entry may have been removed since)
         self._cancelling: int | None = None  # the running job's id once it was asked to stop
         self._saved = 0  # pictures written since the queue was last started
         self._failed = 0  # jobs that failed (or were not saved) since then
+        self._store_failed = False  # a failure to keep the queue was said (once)
+        self._closed = False  # the window closed: the store keeps what it holds now
         session.runFinished.connect(self._on_finished)
         session.runFailed.connect(self._on_failed)
         session.runOutOfMemory.connect(self._on_out_of_memory)
@@ -124,11 +129,27 @@ class JobQueue(QObject):
     def waiting(self) -> int:
         return sum(e.status is JobStatus.WAITING for e in self._entries)
 
+    @property
+    def unfinished(self) -> int:
+        """Jobs waiting or running: what closing the window would leave undone (none once it has closed)."""
+        return 0 if self._closed else sum(not e.status.finished for e in self._entries)
+
+    @property
+    def running_job(self) -> int | None:
+        """The id of the job whose run is going, or None."""
+        return self._running.queue_job if self._running is not None else None
+
+    @property
+    def offered(self) -> tuple[StoredJob, ...]:
+        """The jobs kept from before (the last window closed, or crashed, with them waiting), until the user
+        restores or discards them."""
+        return self._offered
+
     # ---- commands ----
 
     def add(self, content: LoadedImage | None, styles: Sequence[LoadedImage], settings: RenderSettings) -> int | None:
-        """Keep these pictures and settings as a job at the end of the queue; its id, or None (with an error
-        saying why) when they cannot make a render."""
+        """Keep these pictures and settings as a job at the end of the queue (and in the store); its id, or None
+        (with an error saying why) when they cannot make a render."""
         if content is None or not styles:
             missing = "a content picture (the creature)" if content is None else "a style picture (the painting)"
             self.error.emit(f"Add to queue: add {missing} first.")
@@ -139,9 +160,10 @@ class JobQueue(QObject):
         except FudeError as exc:
             self.error.emit(f"Add to queue: the settings cannot be used ({exc.reason}).")
             return None
-        job = QueuedJob(self._next_id, content, tuple(styles), settings)
+        job = QueuedJob(self._next_id, content, tuple(styles), settings, self._keep(content, styles, settings))
         self._next_id += 1
         self._entries.append(QueueEntry(job))
+        self._write_order()
         self.jobsChanged.emit()
         self._start_soon()
         return job.id
@@ -155,6 +177,7 @@ class JobQueue(QObject):
         if entry.status is JobStatus.RUNNING:
             self._stop_running(job_id)
         self._entries.remove(entry)
+        self._forget(entry.job)
         self.jobsChanged.emit()
         return True
 
@@ -172,6 +195,7 @@ class JobQueue(QObject):
         order.insert(there, order.pop(here))
         for slot, entry in zip(slots, order, strict=True):
             self._entries[slot] = entry
+        self._write_order()
         self.jobsChanged.emit()
         return True
 
@@ -227,6 +251,102 @@ class JobQueue(QObject):
             self.start()
         return self._active
 
+    # ---- the jobs kept on disk ----
+
+    def load_stored(self) -> int:
+        """Read the jobs kept from before (once, at the start): they are offered (`offered`) until the user
+        restores or discards them; what could not be read is said, and what was moved aside `setAside`. How
+        many jobs are offered."""
+        if self._store is None:
+            return 0
+        found = self._store.load()
+        for problem in found.problems:
+            self.error.emit(f"Queue: {problem}.")
+        if found.moved_aside:
+            self.setAside.emit(found.moved_aside)
+        known = {e.job.key for e in self._entries}
+        self._offered = tuple(job for job in found.jobs if job.key not in known)
+        self.offeredChanged.emit(len(self._offered))
+        return len(self._offered)
+
+    def restore_offered(self) -> int:
+        """Put the jobs kept from before back in the queue as waiting jobs, before the ones added since; how
+        many."""
+        offered, self._offered = self._offered, ()
+        if not offered:
+            return 0
+        restored = []
+        for stored in offered:
+            content = LoadedImage(stored.content, stored.content_name, alpha=stored.content_alpha)
+            styles = tuple(LoadedImage(style, name) for style, name in zip(stored.styles, stored.style_names,
+                                                                           strict=True))
+            restored.append(QueueEntry(QueuedJob(self._next_id, content, styles, stored.settings, stored.key)))
+            self._next_id += 1
+            if self._store is not None:
+                self._store.adopt(stored.key)
+        self._entries[:0] = restored
+        self._write_order()
+        self.offeredChanged.emit(0)
+        self.jobsChanged.emit()
+        self._start_soon()
+        return len(restored)
+
+    def discard_offered(self) -> None:
+        """Throw away the jobs kept from before (the user declined them)."""
+        offered, self._offered = self._offered, ()
+        if self._store is not None:
+            for stored in offered:
+                self._store.remove(stored.key)
+        self._write_order()
+        self.offeredChanged.emit(0)
+
+    def close(self, keep: bool) -> None:
+        """The window closes: take no new job, and keep the unfinished jobs (waiting, and the running one, which
+        the closing stops) for the next start, or (`keep` False) forget them on disk."""
+        self.pause()
+        if not keep and self._store is not None:
+            for entry in self._entries:
+                if not entry.status.finished and entry.job.key:
+                    self._store.remove(entry.job.key)
+            self._closed = True
+            try:
+                self._store.set_order([job.key for job in self._offered])
+            except FudeError:
+                pass  # (a missing job in the order is passed over when it is read)
+        self._closed = True
+
+    def _keep(self, content: LoadedImage, styles: Sequence[LoadedImage], settings: RenderSettings) -> str:
+        """Keep a new job in the store; its key, or "" (said once) when it cannot be kept."""
+        if self._store is None:
+            return ""
+        try:
+            return self._store.add(content.array, content.name, [s.array for s in styles],
+                                   [s.name for s in styles], settings, content.alpha)
+        except FudeError as exc:
+            self._say_store_failed(exc)
+            return ""
+
+    def _forget(self, job: QueuedJob) -> None:
+        if self._store is not None and job.key:
+            self._store.remove(job.key)
+            self._write_order()
+
+    def _write_order(self) -> None:
+        """Keep the order of the jobs still to run (those offered from before first, while unanswered)."""
+        if self._store is None or self._closed:
+            return
+        keys = [job.key for job in self._offered]
+        keys += [e.job.key for e in self._entries if not e.status.finished and e.job.key]
+        try:
+            self._store.set_order(keys)
+        except FudeError as exc:
+            self._say_store_failed(exc)
+
+    def _say_store_failed(self, exc: FudeError) -> None:
+        if not self._store_failed:
+            self._store_failed = True
+            self.error.emit(f"Queue: {exc}; the queue works, but its waiting jobs are not kept for the next start.")
+
     # ---- running the jobs ----
 
     def _start_soon(self) -> None:
@@ -244,8 +364,9 @@ class JobQueue(QObject):
             if entry.status is not JobStatus.WAITING:
                 continue
             job = entry.job
-            if session.run_job(job.content, job.styles, job.settings):
-                self._running = job.id
+            run = session.run_job(job.content, job.styles, job.settings, job.id)
+            if run is not None:
+                self._running = run
                 self._set(job.id, JobStatus.RUNNING)
                 return
             self._set(job.id, JobStatus.FAILED, "it could not start (see the message above)")
@@ -263,31 +384,37 @@ class JobQueue(QObject):
 
     def _stop_running(self, job_id: int) -> None:
         self._cancelling = job_id
-        self._session.stop()
+        if self._running is not None:
+            self._session.stop_run(self._running)
 
-    @Slot(object)
-    def _on_finished(self, outcome: RunOutcome) -> None:
-        job_id = self._running
-        if job_id is None or self.entry(job_id) is None:
+    def _job_of(self, run: RunHandle) -> int | None:
+        """The id of the queue's job that `run` runs, while it is still in the queue; None for any other run
+        (the user's own, from the panes)."""
+        if self._running is None or run != self._running or run.queue_job is None:
+            return None
+        return run.queue_job if self.entry(run.queue_job) is not None else None
+
+    @Slot(object, object)
+    def _on_finished(self, run: RunHandle, outcome: RunOutcome) -> None:
+        job_id = self._job_of(run)
+        if job_id is None:
             return  # the user's own run, or a job removed while it ran
         if outcome.cancelled:
             how = "" if self._cancelling == job_id else "by Stop "  # (the window's Stop stops a job as well)
             self._set(job_id, JobStatus.CANCELLED, f"{how}at iteration {outcome.index} of {outcome.total}")
             return
-        self._save(job_id, outcome)
+        self._save(job_id, run, outcome)
 
-    def _save(self, job_id: int, outcome: RunOutcome) -> None:
+    def _save(self, job_id: int, run: RunHandle, outcome: RunOutcome) -> None:
         """Write job `job_id`'s finished picture as its own settings present it (with Keep colours as it was when
-        the job was added, whatever the window shows now) and with those settings stored in it."""
-        entry, record = self.entry(job_id), self._session.record
+        the job was added, whatever the window shows now) and with the settings it was finished with stored in
+        it, under a name Fude makes up (engine.saving: never over an existing file)."""
+        entry, record = self.entry(job_id), run.record
         if entry is None or record is None:
             return
-        settings = record.final_settings
-        image = record.presented(outcome.image, settings.keep_colours)
-        text = png_text_chunks(settings, record.content_name, record.style_names)
-        path = free_path(Path(self._folder), entry.job.file_stem)
         try:
-            save_png(path, image, text)
+            path = save_result(Path(self._folder) / f"{entry.job.file_stem}.png", record, outcome.image,
+                               keep_colours=entry.job.settings.keep_colours, replace=False)
         except FudeError as exc:
             self._set(job_id, JobStatus.FAILED, f"not saved: {exc.reason}")
             goes_on = "; the queue goes on with the next job" if self._active and self.waiting else ""
@@ -297,19 +424,24 @@ class JobQueue(QObject):
         self._set(job_id, JobStatus.DONE, path=str(path))
         self.jobSaved.emit(job_id, str(path))
 
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        if self._running is not None:
-            self._set(self._running, JobStatus.FAILED, message)
+    @Slot(object, str)
+    def _on_failed(self, run: RunHandle, message: str) -> None:
+        job_id = self._job_of(run)
+        if job_id is not None:
+            self._set(job_id, JobStatus.FAILED, message)
+
+    @Slot(object, object)
+    def _on_out_of_memory(self, run: RunHandle, error: OutOfMemory) -> None:
+        job_id = self._job_of(run)
+        if job_id is not None:
+            self._set(job_id, JobStatus.FAILED, str(error))
 
     @Slot(object)
-    def _on_out_of_memory(self, error: OutOfMemory) -> None:
-        if self._running is not None:
-            self._set(self._running, JobStatus.FAILED, str(error))
-
-    @Slot()
-    def _on_run_ended(self) -> None:
-        job_id, self._running = self._running, None
+    def _on_run_ended(self, run: RunHandle) -> None:
+        if self._running is None or run != self._running:
+            self._start_soon()  # the user's own run: the queue may go on now
+            return
+        job_id, self._running = run.queue_job, None
         cancelling, self._cancelling = self._cancelling, None
         entry = self.entry(job_id) if job_id is not None else None
         if entry is not None and entry.status is JobStatus.RUNNING:  # it ended before it made a picture
@@ -324,6 +456,8 @@ class JobQueue(QObject):
             if entry.job.id == job_id:
                 self._failed += status is JobStatus.FAILED
                 self._entries[i] = replace(entry, status=status, message=message, path=path)
+                if status.finished and not self._closed:  # (a job the closing stops is kept as it was)
+                    self._forget(entry.job)
                 self.jobsChanged.emit()
                 return
 

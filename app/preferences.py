@@ -27,6 +27,8 @@ KEY_EXPORT_FRAME_MS = "export/frameMs"
 KEY_EXPORT_HOLD_MS = "export/holdMs"
 KEY_EXPORT_SIDE = "export/longestSide"
 KEY_QUEUE_FOLDER = "queue/folder"
+KEY_SET_ASIDE_SEEN = "dataFolder/setAsideSeen"
+MAX_SEEN_NAMES = 1000
 MB = 2**20
 HISTORY_LIMIT_MAX_MB = 1_000_000
 
@@ -93,6 +95,22 @@ class Preferences(QObject):
 
     def set_queue_folder(self, folder: str) -> None:
         self.store.setValue(KEY_QUEUE_FOLDER, folder)
+
+    # ---- what was set aside in the data folder ----
+
+    def set_aside_seen(self) -> frozenset[str]:
+        """The names in the folder of set-aside files that the window has already told the user about."""
+        raw = self.store.value(KEY_SET_ASIDE_SEEN)
+        try:
+            names = load_json(raw) if isinstance(raw, str) and raw else []
+        except ValueError:
+            return frozenset()
+        if not isinstance(names, list):
+            return frozenset()
+        return frozenset(name for name in names[:MAX_SEEN_NAMES] if isinstance(name, str))
+
+    def set_set_aside_seen(self, names: frozenset[str] | set[str]) -> None:
+        self.store.setValue(KEY_SET_ASIDE_SEEN, json.dumps(sorted(names)[:MAX_SEEN_NAMES]))
 
     # ---- the history ----
 

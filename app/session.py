@@ -11,8 +11,8 @@ imports no widget.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -21,11 +21,12 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal, Slot
 
 from app.loaded_image import LoadedImage
 from app.worker import PreviewFrame, RenderWorker
-from engine.colour import match_colours
+from engine.colour import match_colours, match_note
 from engine.driver import REFINE_ITERATIONS, BackendCache, Progress, RenderJob, RunOutcome, RunRecord
 from engine.errors import FudeError, OutOfMemory
 from engine.images import resize_longest
 from engine.recovery import Recovered, RecoverySession, RecoveryStore
+from engine.schedule import most_iterations
 from engine.settings import RenderSettings, StoredRender, describe_changes, png_text_chunks
 from engine.transparency import resize_alpha
 
@@ -56,6 +57,61 @@ class RunState(StrEnum):
         return self in (RunState.RUNNING, RunState.PAUSED)
 
 
+@dataclass(frozen=True)
+class RunHandle:
+    """One run the session started: its `id` (new for every run of the session), where it came from, and its
+    `record` (what it leaves behind: its settings as it ended, its names, its evolution). A run started from the
+    panes (Start, Continue, Refine more, a retry) has `queue_job` None and is the only kind that takes the changes
+    made in the panes while it runs (lam, style weights, regions); a queued job's run (`queue_job`: the job's id)
+    is its own run, and nothing done in the panes changes it."""
+
+    id: int
+    queue_job: int | None = None
+    record: RunRecord | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def from_panes(self) -> bool:
+        return self.queue_job is None
+
+    @property
+    def origin(self) -> str:
+        """Where the run came from, in words: "panes" or "queue job N"."""
+        return "panes" if self.queue_job is None else f"queue job {self.queue_job}"
+
+
+class _RunEnds(QObject):
+    """Hands one worker's ends (finished, failed, out of memory, ended) to the session on the GUI thread, each
+    with the handle of the worker's run. (A QObject of the GUI thread, so that the worker's signals, sent from
+    its own thread, reach it queued, as they would a method of the session itself.)"""
+
+    def __init__(self, run: RunHandle, worker: RenderWorker, finished: Callable[[RunHandle, RunOutcome], None],
+                 failed: Callable[[RunHandle, str], None], out_of_memory: Callable[[RunHandle, OutOfMemory], None],
+                 ended: Callable[[RunHandle], None]) -> None:
+        super().__init__(worker)
+        self._run = run
+        self._calls = (finished, failed, out_of_memory, ended)
+        worker.finished.connect(self.finished)
+        worker.failed.connect(self.failed)
+        worker.outOfMemory.connect(self.out_of_memory)
+        worker.ended.connect(self.ended)
+
+    @Slot(object)
+    def finished(self, outcome: RunOutcome) -> None:
+        self._calls[0](self._run, outcome)
+
+    @Slot(str)
+    def failed(self, message: str) -> None:
+        self._calls[1](self._run, message)
+
+    @Slot(object)
+    def out_of_memory(self, error: OutOfMemory) -> None:
+        self._calls[2](self._run, error)
+
+    @Slot()
+    def ended(self) -> None:
+        self._calls[3](self._run)
+
+
 class Session(QObject):
     """The state of one window. Every property has a signal that says it changed; every change goes through a
     command (a method). `backends` (the network, reused between runs) and `recovery` (where unfinished pictures
@@ -68,14 +124,16 @@ class Session(QObject):
     resultChanged = Signal(object)  # np.ndarray | None: the picture on the canvas, as it is shown and saved
     progressChanged = Signal(object)  # Progress of the run under way
     phaseChanged = Signal(str)  # "Loading the network…": what the run is doing before its first iteration
-    # total iterations (the most, when each scale ends as its picture settles: see `job`), iterations already done
-    runStarting = Signal(int, int)
+    # Every signal about one run says which run (its RunHandle) first, so no listener has to guess whose it is.
+    # the run, its total iterations (the most, when each scale ends as its picture settles: see `job`), and the
+    # iterations already done
+    runStarting = Signal(object, int, int)
     runStarted = Signal(int, int, int)  # total iterations (likewise), width, height: the first iteration is under way
-    runFinished = Signal(object)  # RunOutcome: the run ended (done or stopped) with this picture
-    runFailed = Signal(str)  # the run failed (the message names the cause); the last good picture is kept
-    runOutOfMemory = Signal(object)  # engine.errors.OutOfMemory, whose `fits` says what size would
+    runFinished = Signal(object, object)  # RunHandle, RunOutcome: the run ended (done or stopped) with this picture
+    runFailed = Signal(object, str)  # RunHandle, why (naming the cause): it failed; the last good picture is kept
+    runOutOfMemory = Signal(object, object)  # RunHandle, engine.errors.OutOfMemory (its `fits` says what size would)
     memoryWarning = Signal(object)  # engine.memory.MemoryCheck of a run that will probably not fit
-    runEnded = Signal()  # the worker is gone: a new run may start
+    runEnded = Signal(object)  # RunHandle: its worker is gone; a new run may start
     restoredChanged = Signal(object)  # Recovered | None: the unfinished picture that Continue goes on from
     matchPreviewsChanged = Signal(object)  # tuple[np.ndarray, ...]: see `match_previews`
     resultSettled = Signal(bool)  # a run's picture is final (True: finished; False: stopped or failed)
@@ -94,6 +152,8 @@ class Session(QObject):
         self._state = RunState.IDLE
         self._worker: RenderWorker | None = None
         self._job: RenderJob | None = None  # of the run under way, or of the last one
+        self._run: RunHandle | None = None  # the run under way, or the last one
+        self._run_ids = 0  # runs started so far: each run's id is the next number
         self._record: RunRecord | None = None
         # the picture the last run ended with, as it made it, while it is the one on the canvas: what `refine`
         # goes on from (with `_job` and `_record`, which are that run's)
@@ -139,6 +199,11 @@ class Session(QObject):
     def running(self) -> bool:
         """A worker thread is going (it may still be loading the network or stopping)."""
         return self._worker is not None and self._worker.running
+
+    @property
+    def run(self) -> RunHandle | None:
+        """The run under way, or the last one (None before any)."""
+        return self._run
 
     @property
     def job(self) -> RenderJob | None:
@@ -219,9 +284,17 @@ class Session(QObject):
         from its next iteration on, like lam."""
         weights = tuple(float(w) for w in weights)
         self.update_settings(style_weights=tuple(round(w, 4) for w in weights) if len(weights) > 1 else ())
-        worker = self._worker
-        if worker is not None and self._state.active and self._runs_these_styles(worker):
+        worker = self._live_worker()
+        if worker is not None and self._runs_these_styles(worker):
             worker.set_style_weights(weights)
+
+    def _live_worker(self) -> RenderWorker | None:
+        """The worker of the run under way when it takes changes made in the panes: a run started from them
+        (a queued job is its own run, whatever the panes do while it runs); None otherwise."""
+        run = self._run
+        if self._worker is None or not self._state.active or run is None or not run.from_panes:
+            return None
+        return self._worker
 
     def _runs_these_styles(self, worker: RenderWorker) -> bool:
         """Whether the run under way paints with the paintings now in the Style pane (weights and regions set
@@ -243,12 +316,13 @@ class Session(QObject):
     # ---- settings ----
 
     def set_settings(self, settings: RenderSettings) -> None:
-        """Use `settings` from now on: a run under way takes lam (and style weights) at once, the rest at the
-        next Start; the picture shown follows Keep colours at once."""
+        """Use `settings` from now on: a run started from the panes takes lam (and style weights and regions) at
+        once, the rest at the next Start; a queued job's run takes nothing (it is its own run); the picture shown
+        follows Keep colours at once (a queued job's file keeps the job's own)."""
         if settings == self._settings:
             return
         before, self._settings = self._settings, settings
-        worker = self._worker if self._state.active else None
+        worker = self._live_worker()
         if worker is not None and settings.lam != before.lam:
             worker.set_lam(settings.lam)
         # regions painted on another content picture, or for other paintings, are not the run's
@@ -268,8 +342,11 @@ class Session(QObject):
         if self._settings.match_colours and content is not None and self._styles:
             small = _at_most(content.array, MATCH_PREVIEW_SIDE)
             alpha = None if content.alpha is None else resize_alpha(content.alpha, small.shape[1], small.shape[0])
-            previews = tuple(match_colours(_at_most(style.array, MATCH_PREVIEW_SIDE), small, alpha)
-                             for style in self._styles)
+            paintings = [_at_most(style.array, MATCH_PREVIEW_SIDE) for style in self._styles]
+            previews = tuple(match_colours(painting, small, alpha) for painting in paintings)
+            note = match_note(content.name, paintings, small, alpha)
+            if note is not None:  # a flat content: the paintings keep (some of) their own colours
+                self.info.emit(note)
         if previews or self._match_previews:
             self._match_previews = previews
             self.matchPreviewsChanged.emit(previews)
@@ -327,13 +404,15 @@ class Session(QObject):
             return False
         return self._start_run((found.image, found.index))
 
-    def run_job(self, content: LoadedImage, styles: Sequence[LoadedImage], settings: RenderSettings) -> bool:
-        """Start a run of these pictures and settings (a queued job) without changing the panes or the settings
-        in use; False, with an error saying why, when it cannot (a run is going, or the settings do not suit)."""
+    def run_job(self, content: LoadedImage, styles: Sequence[LoadedImage], settings: RenderSettings,
+                queue_job: int) -> RunHandle | None:
+        """Start a run of these pictures and settings (the queued job `queue_job`) without changing the panes or
+        the settings in use; nothing done in the panes while it runs changes it. Its handle, or None, with an
+        error saying why, when it cannot (a run is going, or the settings do not suit)."""
         if not styles:
             self.error.emit("Start: add a style picture (the painting) first.")
-            return False
-        return self._start(content, tuple(styles), settings, None)
+            return None
+        return self._start(content, tuple(styles), settings, None, queue_job)
 
     def _start_run(self, resume: tuple[np.ndarray, int] | None) -> bool:
         content, styles = self._content, self._styles
@@ -342,22 +421,21 @@ class Session(QObject):
                 missing = "a content picture (the creature)" if content is None else "a style picture (the painting)"
                 self.error.emit(f"Start: add {missing} first.")
             return False
-        return self._start(content, styles, self._settings, resume)
+        return self._start(content, styles, self._settings, resume, None) is not None
 
     def _start(self, content: LoadedImage, styles: tuple[LoadedImage, ...], settings: RenderSettings,
-               resume: tuple[np.ndarray, int] | None) -> bool:
+               resume: tuple[np.ndarray, int] | None, queue_job: int | None) -> RunHandle | None:
         if self._state is not RunState.IDLE or self.running:
-            return False
+            return None
         try:
             settings.regions_for(len(styles))
         except FudeError as exc:
             self.error.emit(f"Start: the regions cannot be used ({getattr(exc, 'reason', exc)}).")
-            return False
+            return None
         start_image, start_index = resume if resume is not None else (None, 0)
         job = RenderJob(content.array, tuple(s.array for s in styles), settings, content.name,
                         tuple(s.name for s in styles), start_image, start_index, content_alpha=content.alpha)
-        self._launch(job)
-        return True
+        return self._launch(job, queue_job)
 
     def refine(self) -> bool:
         """Refine more: REFINE_ITERATIONS more iterations at the full size, from the picture the last run ended
@@ -371,11 +449,14 @@ class Session(QObject):
                              refine=REFINE_ITERATIONS))
         return True
 
-    def _launch(self, job: RenderJob) -> None:
-        """Start a worker on `job` (no run may be going)."""
+    def _launch(self, job: RenderJob, queue_job: int | None = None) -> RunHandle:
+        """Start a worker on `job` (no run may be going), for the panes or for the queued job `queue_job`; the
+        new run's handle."""
         self._job = job
         self._refinable = None
         self._record = RunRecord(job)
+        self._run_ids += 1
+        run = self._run = RunHandle(self._run_ids, queue_job, self._record)
         self._last_progress = None
         self.discard_recovery_copy()  # the picture on the canvas is being replaced
         self._set_restored(None)
@@ -387,19 +468,18 @@ class Session(QObject):
         worker.started.connect(self.runStarted)
         worker.progress.connect(self._on_progress)
         worker.frameReady.connect(self._on_frame)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
-        worker.outOfMemory.connect(self._on_out_of_memory)
+        # the worker's ends are said with its run's handle, bound here: no one has to guess whose run ended
+        _RunEnds(run, worker, self._on_finished, self._on_failed, self._on_out_of_memory, self._on_worker_ended)
         worker.memoryWarning.connect(self._on_memory_warning)
         worker.notice.connect(self.info)
         worker.pausedChanged.connect(self._on_paused_changed)
-        worker.ended.connect(self._on_worker_ended)
         old, self._worker = self._worker, worker
         if old is not None:
             old.deleteLater()
         self._set_state(RunState.RUNNING)
-        self.runStarting.emit(job.run_settings.iteration_count, job.start_index)
+        self.runStarting.emit(run, most_iterations(job.run_settings), job.start_index)
         worker.start()
+        return run
 
     def toggle_pause(self) -> None:
         if self._state is RunState.RUNNING:
@@ -416,6 +496,11 @@ class Session(QObject):
         if self._worker is not None and self._state is RunState.PAUSED:
             self._worker.resume()
             self._set_state(RunState.RUNNING)
+
+    def stop_run(self, run: RunHandle) -> None:
+        """Stop `run` if it is the run under way (a queued job's, say); the picture so far is kept."""
+        if run == self._run:
+            self.stop()
 
     def stop(self) -> None:
         """Stop the run under way; the picture so far is kept."""
@@ -481,8 +566,7 @@ class Session(QObject):
         if paused and self._last_progress is not None:
             self.progressChanged.emit(self._last_progress)  # where a paused run really is
 
-    @Slot(object)
-    def _on_finished(self, outcome: RunOutcome) -> None:
+    def _on_finished(self, run: RunHandle, outcome: RunOutcome) -> None:
         if outcome.index > 0:
             self._show(outcome.image)
             self._refinable = outcome.image
@@ -491,17 +575,15 @@ class Session(QObject):
             self._refinable = self._job.start_image  # stopped before its first step: that picture is still shown
         if not outcome.cancelled:
             self.discard_recovery_copy()  # a finished run leaves no recovery copy behind
-        self.runFinished.emit(outcome)
+        self.runFinished.emit(run, outcome)
 
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
+    def _on_failed(self, run: RunHandle, message: str) -> None:
         self._settle_failed()
-        self.runFailed.emit(message)
+        self.runFailed.emit(run, message)
 
-    @Slot(object)
-    def _on_out_of_memory(self, error: OutOfMemory) -> None:
+    def _on_out_of_memory(self, run: RunHandle, error: OutOfMemory) -> None:
         self._settle_failed()
-        self.runOutOfMemory.emit(error)
+        self.runOutOfMemory.emit(run, error)
 
     def _settle_failed(self) -> None:
         if self._record is not None and self._record.latest is not None and self._result is not None:
@@ -511,10 +593,9 @@ class Session(QObject):
     def _on_memory_warning(self, check: MemoryCheck) -> None:
         self.memoryWarning.emit(check)
 
-    @Slot()
-    def _on_worker_ended(self) -> None:
+    def _on_worker_ended(self, run: RunHandle) -> None:
         self._set_state(RunState.IDLE)
-        self.runEnded.emit()
+        self.runEnded.emit(run)
         if self._start_after_stop:
             self._start_after_stop = False
             self.start()

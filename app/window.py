@@ -1,6 +1,8 @@
 """MainWindow: the layout, the menus and their shortcuts. It makes the session (app/session.py, the one source of
 truth), the widgets (app/widgets/) and the panels that bind them to the session (app/panels/); it holds no
-state of its own and no algorithm. `run_window` is the entry point of the desktop app."""
+state of its own and no algorithm. What it decides itself: what is offered at the start (an unfinished picture,
+the queue kept from the last time, a note about files set aside in the data folder) and what closing with jobs
+in the queue does (it asks). `run_window` is the entry point of the desktop app."""
 
 from __future__ import annotations
 
@@ -9,14 +11,15 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QUrl
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QFrame,
     QHBoxLayout,
     QMainWindow,
+    QMessageBox,
     QProgressBar,
     QScrollArea,
     QSizePolicy,
@@ -54,10 +57,20 @@ from engine.driver import BackendCache
 from engine.history import default_folder as default_history_folder
 from engine.presets import FILE_NAME as PRESETS_FILE
 from engine.presets import PresetStore
+from engine.queue_store import QueueStore
 from engine.recovery import Recovered, RecoveryStore
 from engine.settings import RenderSettings
 
 SIDEBAR_WIDTH = 320
+QUEUE_FOLDER = "queue"  # in the data folder, beside the recovery copies
+
+
+class CloseChoice:
+    """What the user answered when closing with jobs in the queue."""
+
+    KEEP = "keep"
+    DISCARD = "discard"
+    CANCEL = "cancel"
 
 
 class MainWindow(QMainWindow):
@@ -80,7 +93,13 @@ class MainWindow(QMainWindow):
         self._lay_out()
         self._build_menus()
         self._restore_geometry()
+        self.report_set_aside()
+        offered = self.queue_panel.offer_stored()
         self.offer_recovery()
+        if offered and self.messages.kind == "":  # the unfinished picture is asked first; the queue's dock asks too
+            self.messages.show_info(f"{offered} queued job{'s were' if offered != 1 else ' was'} left waiting when "
+                                    "Fude last closed. Put them back in the queue?", "Restore",
+                                    self.queue_panel.restore_offered)
         if self.messages.kind == "":  # an offer already showing (a recovery) goes first; the problem waits
             self.presets_panel.report_problem()
 
@@ -154,7 +173,11 @@ class MainWindow(QMainWindow):
         self.regions_button.setDefaultAction(self.regions.mode_action)  # its text, tip and checked state
         self.save_panel = SavePanel(session, messages, preferences, self, self)
         self.save_panel.png_button.clicked.connect(self.save_png)
-        self.queue_panel = QueuePanel(session, messages, preferences, self, self)
+        recovery = session.recovery
+        self.queue_panel = QueuePanel(session, messages, preferences, self, self,
+                                      QueueStore(recovery.root.parent / QUEUE_FOLDER, kept=recovery.kept))
+        self.queue_panel.queue.setAside.connect(self.report_set_aside)
+        session.runEnded.connect(self._on_run_ended)
         self.swap_button.clicked.connect(session.swap)
         self.example_button.clicked.connect(self.pictures.load_example)
 
@@ -250,13 +273,18 @@ class MainWindow(QMainWindow):
         self.example_action = make_action(self, "Try an &example", self.pictures.load_example)
         self.save_png_action = make_action(self, "Save &PNG…", self.save_png, [QKeySequence.StandardKey.Save])
         self.quit_action = make_action(self, "&Quit", self.close, [QKeySequence.StandardKey.Quit])
+        self.open_set_aside_action = make_action(
+            self, "Open the &folder of set-aside files", self.open_set_aside_folder,
+            tip="Files Fude could not read in its data folder (unfinished pictures, queued jobs) are moved there "
+                "rather than deleted")
         self.paste_action = make_action(self, "&Paste picture", self.pictures.paste, [QKeySequence.StandardKey.Paste])
         self.swap_action = make_action(self, "S&wap content and style", self.session.swap)
         self.clear_content_action = make_action(self, "Clear c&ontent", self.content_pane.clear)
         self.clear_style_action = make_action(self, "Clear st&yle", self.style_pane.clear)
         menus = (
             ("&File", (self.open_content_action, self.open_style_action, self.example_action, None,
-                       self.save_png_action, save.evolution_action, None, self.quit_action)),
+                       self.save_png_action, save.evolution_action, None, self.open_set_aside_action, None,
+                       self.quit_action)),
             ("&Edit", (self.paste_action, self.swap_action, self.clear_content_action, self.clear_style_action)),
             ("&Run", (run.start_action, run.pause_action, run.stop_action, None, run.refine_action)),
             ("&View", (*self.compare.actions, None, self.settings_panel.keep_colours_action,
@@ -267,6 +295,8 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         for title, actions in menus:
             menu = bar.addMenu(title)
+            if title == "&File":
+                menu.aboutToShow.connect(self._update_set_aside_action)  # (the user may have emptied it)
             for action in actions:
                 if action is None:
                     menu.addSeparator()
@@ -307,6 +337,78 @@ class MainWindow(QMainWindow):
     def save_evolution(self) -> ExportDialog | None:
         return self.save_panel.save_evolution()
 
+    # ---- the data folder: what was set aside ----
+
+    def set_aside_names(self) -> list[str]:
+        """What is in the folder of set-aside files (none when it is not there, or not a folder of its own)."""
+        kept = self.session.recovery.kept
+        if not kept.is_dir() or kept.is_symlink():
+            return []
+        try:
+            return sorted(entry.name for entry in os.scandir(kept))
+        except OSError:
+            return []
+
+    def report_set_aside(self, *_: object) -> int:
+        """Say (a note in the message bar) what was moved aside into the folder of set-aside files since the
+        user was last told, and enable the menu entry that opens it; how many were new."""
+        names = self.set_aside_names()
+        seen = self.preferences.set_aside_seen()
+        new = [name for name in names if name not in seen]
+        self._update_set_aside_action()
+        if not new:
+            return 0
+        self.preferences.set_set_aside_seen(seen | set(new))
+        what = f"{len(new)} thing{'s' if len(new) != 1 else ''} in Fude's data folder could not be read"
+        self.messages.show_info(f"{what} and {'were' if len(new) != 1 else 'was'} moved aside, not deleted, to "
+                                f"{self.session.recovery.kept} (File ▸ Open the folder of set-aside files).",
+                                "Open folder", self.open_set_aside_folder)
+        return len(new)
+
+    def open_set_aside_folder(self) -> bool:
+        """Open the folder of set-aside files in the desktop's file manager; False when there is nothing."""
+        if not self.set_aside_names():
+            self._update_set_aside_action()
+            self.messages.show_info("Nothing was set aside in Fude's data folder.")
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.session.recovery.kept)))
+
+    def _update_set_aside_action(self) -> None:
+        self.open_set_aside_action.setEnabled(bool(self.set_aside_names()))
+
+    def _on_run_ended(self, *_: object) -> None:
+        if self.session.recovery.take_moved_aside():  # a run's first save cleans the recovery folder
+            self.report_set_aside()
+
+    # ---- closing ----
+
+    def ask_close_choice(self, jobs: int) -> str:
+        """Ask what becomes of the `jobs` unfinished jobs in the queue when the window closes: a CloseChoice."""
+        box = self.close_question(jobs)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is box.button(QMessageBox.StandardButton.Save):
+            return CloseChoice.KEEP
+        if clicked is box.button(QMessageBox.StandardButton.Discard):
+            return CloseChoice.DISCARD
+        return CloseChoice.CANCEL
+
+    def close_question(self, jobs: int) -> QMessageBox:
+        """The question closing asks while the queue has `jobs` unfinished jobs (not shown yet)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Close Fude",
+                          f"{jobs} job{'s are' if jobs != 1 else ' is'} still in the queue.", parent=self)
+        box.setObjectName("closeQuestion")
+        box.setInformativeText("Keep them for the next start, or discard them? (A running job is stopped either "
+                               "way; kept, it runs again from the start.)")
+        box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                               | QMessageBox.StandardButton.Cancel)
+        box.button(QMessageBox.StandardButton.Save).setText("Keep them for next time")
+        box.button(QMessageBox.StandardButton.Discard).setText("Discard them")
+        box.button(QMessageBox.StandardButton.Cancel).setText("Don't close")
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+        return box
+
     def offer_recovery(self) -> Recovered | None:
         """If an unfinished picture was left behind (a crash, a kill), offer to restore it."""
         found = self.session.latest_unfinished()
@@ -330,8 +432,16 @@ class MainWindow(QMainWindow):
         self.messages.show_info("Drop pictures on the Content or the Style pane.")
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        queue = self.queue_panel.queue
+        if queue.unfinished:
+            choice = self.ask_close_choice(queue.unfinished)
+            if choice == CloseChoice.CANCEL:
+                event.ignore()
+                return
+            queue.close(keep=choice == CloseChoice.KEEP)  # no job starts once the window closes
+        else:
+            queue.close(keep=True)
         self.save_state()
-        self.queue_panel.queue.pause()  # no job starts once the window closes
         self.session.close()  # the stopped run's picture reaches the history, the recovery copy goes
         self.save_panel.saver.wait()  # an animation being written is finished, not cut off
         self.history_panel.on_window_closing()

@@ -186,6 +186,14 @@ class RecoveryStore:
         self.interval_s = interval_s
         self.clock = clock
         self.keep = max(1, keep)
+        self._moved_aside: list[Path] = []  # where folders were moved since `take_moved_aside` last asked
+        self._moved_lock = threading.Lock()  # (a run's first save prunes on the render thread)
+
+    def take_moved_aside(self) -> tuple[Path, ...]:
+        """The folders this store moved aside into `kept` since the last call (so the window can say so)."""
+        with self._moved_lock:
+            moved, self._moved_aside = tuple(self._moved_aside), []
+        return moved
 
     def begin(self, content: np.ndarray, style: np.ndarray | Sequence[np.ndarray], content_name: str,
               style_name: str | Sequence[str], content_alpha: np.ndarray | None = None) -> RecoverySession:
@@ -332,6 +340,8 @@ class RecoveryStore:
                 if isinstance(exc, FileExistsError) or exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
                     continue  # taken since it was looked at: the next name
                 return None
+            with self._moved_lock:
+                self._moved_aside.append(target)
             return target
         return None
 

@@ -1,6 +1,7 @@
 """The queue, as the window shows it: Add to queue (a button and a menu action), the list of jobs with their
 status, Up, Down, Remove, Cancel, the folder the pictures go to and Run / Pause queue, in a dock beside the
-canvas. Every change goes through app/job_queue.py's JobQueue; this panel keeps no state of its own."""
+canvas, and the offer of the jobs kept from the last time (Restore / Discard) at its top. Every change goes
+through app/job_queue.py's JobQueue; this panel keeps no state of its own."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QListView,
     QListWidget,
@@ -29,6 +31,7 @@ from app.session import Session
 from app.widgets.actions import make_action
 from app.widgets.message_bar import MessageBar
 from app.widgets.render_controls import format_lam
+from engine.queue_store import QueueStore
 from engine.settings import describe_iterations
 
 ICON_SIZE = QSize(48, 48)
@@ -59,13 +62,13 @@ class QueuePanel(QObject):
     window, and `add_action`, `run_action` and `show_action` for the Queue menu."""
 
     def __init__(self, session: Session, messages: MessageBar, preferences: Preferences, dialog_parent: QWidget,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, store: QueueStore | None = None) -> None:
         super().__init__(parent)
         self._session = session
         self._preferences = preferences
         self._dialog_parent = dialog_parent
         self._icons: dict[int, QIcon] = {}  # each job's content thumbnail, made once
-        self.queue = JobQueue(session, self)
+        self.queue = JobQueue(session, self, store)
         self.queue.error.connect(messages.show_error)
         self.queue.info.connect(messages.show_info)
 
@@ -102,11 +105,20 @@ class QueuePanel(QObject):
                                           "pictures are saved to", self.choose_folder)
         self.run_button = self._button("Run queue", "queueRun", "Render the waiting jobs one after another; each "
                                        "picture goes to the history and to the folder", self.toggle_running)
+        self.offer_label = plain_label()
+        self.offer_label.setObjectName("queueOfferText")
+        self.offer_label.setWordWrap(True)
+        self.restore_button = self._button("Restore", "queueRestore", "Put the jobs kept from the last time back "
+                                           "in the queue, as waiting jobs", self.restore_offered)
+        self.discard_offered_button = self._button("Discard", "queueDiscardOffered", "Throw away the jobs kept "
+                                                   "from the last time", self.queue.discard_offered)
+        self.offer = self._make_offer()
         self.dock = self._make_dock()
         self.show_action: QAction = self.dock.toggleViewAction()
         self.show_action.setText("Show the &queue")
 
         self.queue.jobsChanged.connect(self._show_jobs)
+        self.queue.offeredChanged.connect(self._show_offer)
         self.queue.activeChanged.connect(self._update_buttons)
         self.queue.folderChanged.connect(self._show_folder)
         folder = preferences.queue_folder()
@@ -142,6 +154,7 @@ class QueuePanel(QObject):
         layout = QVBoxLayout(body)
         layout.setContentsMargins(6, 4, 6, 6)
         layout.setSpacing(6)
+        layout.addWidget(self.offer)
         layout.addWidget(self.summary)
         layout.addWidget(self.list, 1)
         layout.addLayout(edit_row)
@@ -155,6 +168,44 @@ class QueuePanel(QObject):
                          | QDockWidget.DockWidgetFeature.DockWidgetMovable)
         dock.hide()  # until a job is added or the Queue menu shows it
         return dock
+
+    def _make_offer(self) -> QFrame:
+        """The question about the jobs kept from the last time, shown while there are some to answer for."""
+        frame = QFrame()
+        frame.setObjectName("queueOffer")
+        frame.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(frame)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.offer_label)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.restore_button)
+        buttons.addWidget(self.discard_offered_button)
+        layout.addLayout(buttons)
+        frame.hide()
+        return frame
+
+    def offer_stored(self) -> int:
+        """Read the jobs kept from the last time and, if there are some, show the queue with the question; how
+        many are offered."""
+        count = self.queue.load_stored()
+        if count:
+            self.dock.show()
+        return count
+
+    def restore_offered(self) -> int:
+        """Put the jobs kept from the last time back in the queue (the Restore button); how many."""
+        count = self.queue.restore_offered()
+        if count:
+            self.dock.show()
+        return count
+
+    @Slot(int)
+    def _show_offer(self, count: int) -> None:
+        self.offer_label.setText(
+            f"{count} job{'s were' if count != 1 else ' was'} waiting in the queue when Fude last closed. "
+            "Put them back in the queue?")
+        self.offer.setVisible(count > 0)
 
     # ---- what the user asks ----
 

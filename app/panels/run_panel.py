@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
 
 from app.qimage import to_qimage
-from app.session import RunState, Session
+from app.session import RunHandle, RunState, Session
 from app.widgets.actions import make_action
 from app.widgets.loss_plot import LossPlot
 from app.widgets.message_bar import MessageBar
@@ -161,8 +161,8 @@ class RunPanel(QObject):
         # what this frame cost to show, plus what painting the last one cost (painting comes later)
         self._session.report_display_cost(time.perf_counter() - started + self._canvas.take_paint_seconds())
 
-    @Slot(int, int)
-    def _on_starting(self, total: int, done: int) -> None:
+    @Slot(object, int, int)
+    def _on_starting(self, run: RunHandle, total: int, done: int) -> None:
         self._show_share(done / max(1, total))
         self._stats.setText("Starting…")
 
@@ -191,8 +191,8 @@ class RunPanel(QObject):
             f"{format_duration(progress.seconds_left)} left · lam {format_lam(progress.lam)}{paused}")
         self._session.report_display_cost(time.perf_counter() - started + self._plot.take_paint_seconds())
 
-    @Slot(object)
-    def _on_finished(self, outcome: RunOutcome) -> None:
+    @Slot(object, object)
+    def _on_finished(self, run: RunHandle, outcome: RunOutcome) -> None:
         more = " more" if self._refining() else ""
         took = f"{outcome.index}{more} iterations in {format_duration(outcome.elapsed)}"
         if outcome.cancelled:  # the bar stays where the run stopped
@@ -203,17 +203,19 @@ class RunPanel(QObject):
             self._stats.setText(f"Done: {took}. Save it as PNG (Ctrl+S) or its evolution (Ctrl+Shift+S), or "
                                 "Refine more.")
 
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
+    @Slot(object, str)
+    def _on_failed(self, run: RunHandle, message: str) -> None:
         self._messages.show_error(message)
         kept = " The last picture is kept." if self._session.result is not None else ""
         self._stats.setText(f"The render failed.{kept}")
 
-    @Slot(object)
-    def _on_out_of_memory(self, error: OutOfMemory) -> None:
+    @Slot(object, object)
+    def _on_out_of_memory(self, run: RunHandle, error: OutOfMemory) -> None:
         kept = " The last good picture is kept." if self._session.result is not None else ""
         text = f"{error}.{kept}"
-        if error.fits is not None:
+        if not run.from_panes:  # a retry would run the panes' pictures, not the job's: the queue's row says why
+            self._messages.show_error(f"{text} The queued job is marked failed in the queue.")
+        elif error.fits is not None:
             self._messages.show_error(text, f"Retry at {error.fits} px", partial(self._session.retry_at, error.fits))
         elif error.path != "cpu":
             self._messages.show_error(text, "Retry on the CPU", partial(self._session.retry_at, None, "cpu"))
@@ -224,7 +226,8 @@ class RunPanel(QObject):
     @Slot(object)
     def _on_memory_warning(self, check: MemoryCheck) -> None:
         text = f"{check.warning()}. The render goes on, but may run out of memory."
-        if check.fits is not None:
+        run = self._session.run
+        if check.fits is not None and run is not None and run.from_panes:  # (a restart runs the panes' pictures)
             self._messages.show_info(text, f"Restart at {check.fits} px", partial(self._session.retry_at, check.fits))
         else:
             self._messages.show_info(text)

@@ -110,3 +110,22 @@ def test_match_colours_is_stored_in_the_png_and_restored_from_it(loaded_window, 
     assert window.match_colours_check.isChecked() and window.settings_panel.match_colours_action.isChecked()
     assert window.session.settings.match_colours and window.style_pane.showing_matched
     assert "match colours False → True" in window.messages.text()
+
+
+def test_a_flat_content_keeps_the_paintings_colours_and_the_window_says_so(loaded_window, qtbot, wave, tmp_path):
+    """Match colours onto a one-colour creature would turn the painting into one colour: the Style pane shows the
+    painting with its own colours, and the window says why (naming the picture)."""
+    window = loaded_window
+    notes: list[str] = []
+    window.session.info.connect(notes.append)
+    qtbot.mouseClick(window.match_colours_check, Qt.MouseButton.LeftButton)
+    assert not any(note.startswith("Match colours:") for note in notes)  # the cat is matched fully, silently
+
+    flat = tmp_path / "flat.png"
+    Image.fromarray(np.full((40, 60, 3), (200, 40, 40), np.uint8)).save(flat)
+    assert window.content_pane.load_path(flat)
+    said = [note for note in notes if note.startswith("Match colours:")]
+    assert len(said) == 1 and "flat.png is one colour" in said[0] and "100 %" in said[0]
+    shown = _shown(window)
+    assert np.array_equal(shown, wave)  # the painting as it is: its strokes and colours kept
+    assert shown.reshape(-1, 3).std(axis=0).min() > 20

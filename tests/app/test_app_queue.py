@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.job_queue import JobStatus
 from engine.export import read_png_render
@@ -20,6 +20,21 @@ from tests.app.conftest import RUN_ITERATIONS
 
 QUEUE_TIMEOUT_MS = 120_000
 LONG = 500  # iterations of a job the test cancels while it runs
+
+
+@pytest.fixture(autouse=True)
+def answer_keep(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Closing a window with jobs in its queue asks; here the user keeps them for next time. The questions
+    asked, by their text."""
+    asked: list[str] = []
+
+    def answer(box: QMessageBox) -> int:
+        asked.append(box.text())
+        box.button(QMessageBox.StandardButton.Save).click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", answer)
+    return asked
 
 
 @pytest.fixture

@@ -98,17 +98,34 @@ def test_the_worker_sends_one_preview_at_a_time(qtbot, backends, cat, wave):
     assert len(worker.record.gif_images()) == 6
 
 
-def test_previews_follow_acknowledgements(qtbot, backends, cat, wave):
-    worker = make_worker(cat, wave, backends, iterations=5, size=48, max_frames=2)
+def test_previews_wait_for_acknowledgements_and_resume_after_them(qtbot, backends, cat, wave):
+    """The GUI here acknowledges each preview only once the run has gone two iterations past it: no preview may
+    come while the last one is unacknowledged (a worker that ignored acknowledgements would send one every
+    iteration), and previews come again after each acknowledgement (one that never resumed would send one)."""
+    worker = make_worker(cat, wave, backends, iterations=12, size=48, max_frames=2)
     previews: list[int] = []
+    acknowledged_at: list[int] = []  # the iteration the run had reached when each preview was acknowledged
+    unacknowledged: list[int] = []  # previews that came while the one before was still unacknowledged
 
     def take(frame: PreviewFrame) -> None:
+        if len(previews) > len(acknowledged_at):
+            unacknowledged.append(frame.index)
         previews.append(frame.index)
-        worker.acknowledge_frame()
+
+    def acknowledge_later(progress: Progress) -> None:
+        if len(previews) > len(acknowledged_at) and progress.index >= previews[-1] + 2:
+            acknowledged_at.append(progress.index)
+            worker.acknowledge_frame()
 
     worker.frameReady.connect(take)
+    worker.progress.connect(acknowledge_later)
     run_to_end(qtbot, worker)
-    assert previews and previews == sorted(previews) and previews[-1] <= 5
+    assert unacknowledged == []
+    assert len(previews) >= 3, previews  # they resumed after acknowledgements, more than once
+    assert all(later > at for later, at in zip(previews[1:], acknowledged_at, strict=False)), (previews,
+                                                                                              acknowledged_at)
+    assert all(b - a >= 2 for a, b in zip(previews, previews[1:], strict=False))  # none came before its turn
+    assert previews == sorted(previews) and previews[-1] <= 12
 
 
 def test_cancel_between_steps_finishes_with_the_picture_so_far(qtbot, backends, cat, wave):

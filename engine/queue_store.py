@@ -1,0 +1,389 @@
+"""The window's queue kept on disk: the jobs waiting in it, with their pictures and settings, in the user's data
+folder, so that neither closing the window (when the user keeps them) nor a crash loses one; the next start offers
+them back. No Qt.
+
+Layout: ROOT/order.json lists the job folders in the order they run; ROOT/<one folder per job>/ holds
+content.png (with the content's transparency), style.png, style_2.png, ... and owner.json (the process that keeps
+the job). content.png is written last and carries the job: its settings as every Fude PNG stores them (read back
+through engine.settings.parse_png_text, the checks a dropped PNG's settings get) and a `fude:queue` record (the
+format, the style files, when it was added). Every write is atomic (engine.export.write_atomically).
+
+What is found there is hostile input, read as the recovery copies are (engine/recovery.py): only regular files
+are read, never through a symlink; names are cleaned (engine.names.clean_name, by parse_png_text); a file a record
+names must be one of Fude's own names, never a path; a job folder that cannot be read in full is moved aside whole
+to the kept folder (`recovery-kept`, beside ROOT, shared with the recovery copies) under "queue-<its name>", never
+deleted; files written by another Fude (a newer format) are left exactly as they are; a job kept by another Fude
+window that is still running is not offered."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeGuard
+
+import numpy as np
+
+from engine import processes
+from engine.errors import ExportError, FudeError, ImageError
+from engine.export import TEMP_PREFIX, TEMP_SUFFIX, save_png, write_atomically
+from engine.images import load_image, load_rgba
+from engine.recovery import CONTENT, KEPT_SUFFIX, MAX_PID, RUN_FOLDER, STYLE_FILE, style_file
+from engine.settings import MAX_STORED_STYLES, RenderSettings, parse_png_text, png_text_chunks
+from engine.transparency import with_alpha
+from engine.untrusted import (
+    MAX_RECORD_FILE_BYTES,
+    is_plain_file,
+    is_plain_folder,
+    load_json,
+    read_file_bytes,
+    read_png_text,
+)
+
+FORMAT = 1  # the layout written here; a larger number is another (newer) Fude's, left as it is
+ORDER = "order.json"
+OWNER = "owner.json"
+RECORD_KEY = "fude:queue"
+KEPT_PREFIX = "queue-"  # what the queue moves aside is named so in the kept folder
+INCOMPLETE_GRACE_S = 60.0  # a job folder without its content.png this young may be an add under way
+LATEST_TIME = 32_503_680_000.0  # the year 3000: later is no time Fude wrote
+OWN_FILE = re.compile(rf"(?:content\.png|style(?:_[0-9]{{1,3}})?\.png|owner\.json"
+                      rf"|{re.escape(TEMP_PREFIX)}[A-Za-z0-9_]{{1,32}}{re.escape(TEMP_SUFFIX)})")
+
+
+def default_folder() -> Path:
+    """Where the queue is kept: the user's data directory for Fude (platformdirs), then `queue`."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("Fude", appauthor=False)) / "queue"
+
+
+@dataclass(frozen=True)
+class StoredJob:
+    """A job read back from the kept queue: everything needed to put it back in the queue as a waiting job."""
+
+    key: str  # its folder's name in ROOT
+    content: np.ndarray  # H x W x 3 uint8
+    content_name: str
+    styles: tuple[np.ndarray, ...]
+    style_names: tuple[str, ...]
+    settings: RenderSettings
+    added_at: float
+    content_alpha: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class FoundQueue:
+    """What `QueueStore.load` found: the jobs it can offer back, in their order, the folders it moved aside, and
+    one line for each thing it could not use (naming the file and the problem, and what was done with it)."""
+
+    jobs: tuple[StoredJob, ...] = ()
+    moved_aside: tuple[Path, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+class QueueStore:
+    """The kept queue in `folder` (the user's data folder unless given); `kept` is where what cannot be read is
+    moved aside (`recovery-kept` beside it unless given). `writable` turns False once the folder is found to hold
+    another (newer) Fude's queue: nothing is written or removed there then."""
+
+    def __init__(self, folder: str | os.PathLike[str] | None = None, kept: str | os.PathLike[str] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.root = Path(folder) if folder is not None else default_folder()
+        self.kept = Path(kept) if kept is not None else self.root.with_name("recovery" + KEPT_SUFFIX)
+        self.clock = clock
+        self.writable = True
+
+    # ---- writing ----
+
+    def add(self, content: np.ndarray, content_name: str, styles: Sequence[np.ndarray], style_names: Sequence[str],
+            settings: RenderSettings, content_alpha: np.ndarray | None = None) -> str:
+        """Keep one job (its pictures first, then content.png with its settings); its key. An ExportError (a
+        FudeError) says why it could not be kept; nothing half-written is left to offer."""
+        if not self.writable:
+            raise ExportError(self.root, "holds a queue kept by another version of Fude; this one is not kept")
+        if not 0 < len(styles) <= MAX_STORED_STYLES or len(styles) != len(style_names):
+            raise ExportError(self.root, f"a job needs 1 to {MAX_STORED_STYLES} paintings, each with a name")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not is_plain_folder(self.root):
+                raise ExportError(self.root, "is not a folder")
+            now = time.time()  # (named by the time, to the microsecond: unlisted jobs come back in that order)
+            prefix = time.strftime("%Y%m%d-%H%M%S-", time.localtime(now)) + f"{int(now * 1e6) % 1_000_000:06d}"
+            folder = Path(tempfile.mkdtemp(prefix=prefix, dir=self.root))
+        except OSError as exc:
+            raise ExportError(self.root, exc.strerror or str(exc)) from None
+        try:
+            for number, style in enumerate(styles):
+                save_png(folder / style_file(number), style)
+            self._write_owner(folder)
+            text = png_text_chunks(settings, content_name, list(style_names))
+            text[RECORD_KEY] = json.dumps({"format": FORMAT, "added_at": self.clock(),
+                                           "style_files": [style_file(n) for n in range(len(styles))]})
+            save_png(folder / CONTENT, with_alpha(content, content_alpha), text)
+        except FudeError:
+            _remove_own_files(folder)
+            raise
+        return folder.name
+
+    def adopt(self, key: str) -> None:
+        """This process keeps the job `key` from now on (a restored job: another window started later does not
+        offer it while this one runs)."""
+        folder = self._job_folder(key)
+        if folder is not None and self.writable:
+            try:
+                self._write_owner(folder)
+            except FudeError:
+                pass  # it is still kept; another window might offer it too, which loses nothing
+
+    @staticmethod
+    def _write_owner(folder: Path) -> None:
+        pid = os.getpid()
+        owner = json.dumps({"pid": pid, "started": processes.process_start(pid)}).encode()
+        write_atomically(folder / OWNER, lambda handle: handle.write(owner))
+
+    def remove(self, key: str) -> None:
+        """Forget the job `key` (it ran, or was removed or discarded): Fude's own files in its folder, then the
+        folder if that empties it. Never raises, never follows a symlink."""
+        folder = self._job_folder(key)
+        if folder is not None and self.writable:
+            _remove_own_files(folder)
+
+    def set_order(self, keys: Sequence[str]) -> None:
+        """The jobs kept, in the order they run; an ExportError when it cannot be written."""
+        if not self.writable:
+            return
+        names = [key for key in keys if RUN_FOLDER.fullmatch(key)]
+        if not names and not self.root.exists():
+            return
+        data = json.dumps({"format": FORMAT, "jobs": names}).encode()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ExportError(self.root, exc.strerror or str(exc)) from None
+        write_atomically(self.root / ORDER, lambda handle: handle.write(data))
+
+    def _job_folder(self, key: str) -> Path | None:
+        """ROOT/key when `key` is a name Fude gives a job folder and that is a folder in its own right."""
+        if not isinstance(key, str) or RUN_FOLDER.fullmatch(key) is None:
+            return None
+        folder = self.root / key
+        return folder if is_plain_folder(folder) else None
+
+    # ---- reading ----
+
+    def load(self) -> FoundQueue:
+        """The jobs kept, in their order, that no running Fude keeps; a job folder that cannot be read is moved
+        aside (and said), an abandoned add (pictures without content.png, older than a minute) removed."""
+        if not is_plain_folder(self.root):
+            return FoundQueue()
+        problems: list[str] = []
+        moved: list[Path] = []
+        order = self._read_order(problems, moved)
+        if order is None:
+            self.writable = False
+            return FoundQueue(problems=tuple(problems))
+        folders = self._folders()
+        ranked = [name for name in dict.fromkeys(order) if name in folders]
+        ranked += sorted(name for name in folders if name not in ranked)
+        jobs: list[StoredJob] = []
+        for name in ranked:
+            folder = self.root / name
+            try:
+                job = self._read_job(folder)
+            except _Leave as leave:
+                if leave.reason:
+                    problems.append(f"{folder}: {leave.reason}")
+                continue
+            except (FudeError, ValueError, KeyError, TypeError, RecursionError) as exc:
+                target = self._move_aside(folder)
+                where = f"moved aside to {target}" if target is not None else "left where it is"
+                problems.append(f"{folder}: a queued job that cannot be read ({_reason(exc)}); {where}")
+                if target is not None:
+                    moved.append(target)
+                continue
+            if job is not None:
+                jobs.append(job)
+        return FoundQueue(tuple(jobs), tuple(moved), tuple(problems))
+
+    def _read_order(self, problems: list[str], moved: list[Path]) -> list[str] | None:
+        """The job folders' names as order.json lists them ([] when there is none, or it is damaged: then it is
+        moved aside and said); None when it is another (newer) Fude's."""
+        path = self.root / ORDER
+        if not os.path.lexists(path):
+            return []
+        try:
+            record = load_json(read_file_bytes(path, MAX_RECORD_FILE_BYTES, ImageError))
+            if not isinstance(record, dict) or not _whole(record.get("format")) or record["format"] < 1:
+                raise ValueError("not a queue order Fude wrote")
+            if record["format"] > FORMAT:
+                problems.append(f"{self.root}: holds a queue kept by a newer version of Fude; it is left as it is")
+                return None
+            jobs = record.get("jobs")
+            if not isinstance(jobs, list) or not all(isinstance(name, str) for name in jobs):
+                raise ValueError("its list of jobs is damaged")
+        except (FudeError, ValueError) as exc:
+            target = self._move_aside(path)
+            if target is not None:
+                moved.append(target)
+            where = f"moved aside to {target}" if target is not None else "left where it is"
+            problems.append(f"{path}: the queue's order cannot be read ({_reason(exc)}); {where}; the jobs are "
+                            "taken in the order they were added")
+            return []
+        return [name for name in jobs if RUN_FOLDER.fullmatch(name)]
+
+    def _folders(self) -> set[str]:
+        """The job folders in ROOT: named as Fude names them, folders in their own right (never a symlink)."""
+        try:
+            with os.scandir(self.root) as found:
+                names = [entry.name for entry in found]
+        except OSError:
+            return set()
+        return {name for name in names if RUN_FOLDER.fullmatch(name) and is_plain_folder(self.root / name)}
+
+    def _read_job(self, folder: Path) -> StoredJob | None:
+        """The job kept in `folder`; raises _Leave for a folder to leave as it is (another Fude's, a job under
+        way), or another exception for one that cannot be read (moved aside by the caller); None for an
+        abandoned add, which is removed."""
+        if self._kept_by_another(folder):
+            raise _Leave("")  # another window that is running keeps it: its own queue
+        picture = folder / CONTENT
+        if not os.path.lexists(picture):
+            listing = _listing(folder)
+            if listing is None:
+                raise _Leave("cannot be listed; left where it is")
+            if self.clock() - _mtime(folder) <= INCOMPLETE_GRACE_S:
+                raise _Leave("")  # perhaps an add under way
+            if all(listing.values()):
+                _remove_own_files(folder)  # an abandoned add: only its pictures, never offered
+                return None
+            raise ValueError("it holds no content.png")
+        if not is_plain_file(picture):
+            raise ImageError(picture, "is not a picture Fude wrote")
+        text = read_png_text(picture)
+        record = load_json(text[RECORD_KEY])
+        if not isinstance(record, dict) or not _whole(record.get("format")) or record["format"] < 1:
+            raise ValueError("the job's record is damaged")
+        if record["format"] > FORMAT:
+            raise _Leave("a job kept by a newer version of Fude; left as it is")
+        added_at = record.get("added_at")
+        if not (isinstance(added_at, int | float) and not isinstance(added_at, bool) and 0 <= added_at < LATEST_TIME):
+            raise ValueError(f"unusable time {added_at!r}")
+        files = record.get("style_files")
+        if not (isinstance(files, list) and 0 < len(files) <= MAX_STORED_STYLES
+                and all(isinstance(name, str) and STYLE_FILE.fullmatch(name) for name in files)):
+            raise ValueError(f"unusable style files {files!r}")
+        stored = parse_png_text(text, str(picture))
+        if stored is None:
+            raise ValueError("no settings are stored in it")
+        for name in files:
+            if not is_plain_file(folder / name):
+                raise ImageError(folder / name, "is not a picture Fude wrote")
+        styles = tuple(load_image(folder / name) for name in files)
+        names = stored.style_names if len(stored.style_names) == len(styles) else tuple(
+            f"style {n}" for n in range(1, len(styles) + 1))
+        stored.settings.regions_for(len(styles))  # masks for another number of paintings: not this job's
+        stored.settings.style_mix(len(styles))
+        content = load_rgba(picture)
+        alpha = np.ascontiguousarray(content[..., 3]) if content.shape[2] == 4 else None
+        return StoredJob(folder.name, np.ascontiguousarray(content[..., :3]), stored.content_name or "content",
+                         styles, names, stored.settings, float(added_at), alpha)
+
+    def _kept_by_another(self, folder: Path) -> bool:
+        """Whether another Fude that is still running keeps the job in `folder` (its owner.json says so)."""
+        path = folder / OWNER
+        if not is_plain_file(path):
+            return False
+        try:
+            owner = load_json(read_file_bytes(path, 4096, ImageError))
+        except (FudeError, ValueError):
+            return False
+        if not isinstance(owner, dict):
+            return False
+        pid = owner.get("pid")
+        if not _whole(pid) or not 0 < pid <= MAX_PID or pid == os.getpid():
+            return False
+        started = owner.get("started")
+        return isinstance(started, str | None) and processes.alive(pid, started)
+
+    def _move_aside(self, path: Path) -> Path | None:
+        """Move `path` (a job folder or a file) whole into `kept` as "queue-<name>" (or with -2, -3, ...); None
+        when it cannot be moved (it then stays as it was)."""
+        try:
+            self.kept.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        if not is_plain_folder(self.kept):
+            return None  # a symlink (or a file): moving into it would put the job who knows where
+        for number in range(1, 1000):
+            target = self.kept / f"{KEPT_PREFIX}{path.name}{'' if number == 1 else f'-{number}'}"
+            if os.path.lexists(target):
+                continue
+            try:
+                os.rename(path, target)  # never os.replace: that could put it over something kept before
+            except OSError as exc:
+                if isinstance(exc, FileExistsError) or exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue
+                return None
+            return target
+        return None
+
+
+class _Leave(Exception):  # not an error: a folder to leave as it is, and why ("" to say nothing)
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, FudeError):
+        return exc.reason
+    if isinstance(exc, KeyError):
+        return "it holds no queue record"
+    if isinstance(exc, RecursionError):
+        return "a record nested too deeply to read"
+    return str(exc) or type(exc).__name__
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _listing(folder: Path) -> dict[str, bool] | None:
+    """Each name in `folder` -> whether it is one of Fude's own files (its name, and a regular file)."""
+    try:
+        with os.scandir(folder) as found:
+            names = [entry.name for entry in found]
+    except OSError:
+        return None
+    return {name: OWN_FILE.fullmatch(name) is not None and is_plain_file(folder / name) for name in names}
+
+
+def _remove_own_files(folder: Path) -> None:
+    """Delete the regular files with Fude's own names in `folder` (never through a symlink), then the folder if
+    that empties it; anything else stays."""
+    if not is_plain_folder(folder):
+        return
+    for name, own in (_listing(folder) or {}).items():
+        if own:
+            try:
+                os.unlink(folder / name)
+            except OSError:
+                pass
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return os.lstat(path).st_mtime
+    except (OSError, ValueError):
+        return 0.0
