@@ -17,7 +17,6 @@ window that is still running is not offered."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -34,7 +33,7 @@ from engine import processes
 from engine.errors import ExportError, FudeError, ImageError
 from engine.export import TEMP_PREFIX, TEMP_SUFFIX, save_png, write_atomically
 from engine.images import load_image, load_rgba
-from engine.recovery import CONTENT, KEPT_SUFFIX, MAX_PID, RUN_FOLDER, STYLE_FILE, style_file
+from engine.recovery import CONTENT, KEPT_SUFFIX, MAX_PID, RUN_FOLDER, STYLE_FILE, move_aside, style_file
 from engine.settings import MAX_STORED_STYLES, RenderSettings, parse_png_text, png_text_chunks
 from engine.transparency import with_alpha
 from engine.untrusted import (
@@ -42,8 +41,11 @@ from engine.untrusted import (
     is_plain_file,
     is_plain_folder,
     load_json,
+    modified_time,
+    own_files,
     read_file_bytes,
     read_png_text,
+    remove_own_files,
 )
 
 FORMAT = 1  # the layout written here; a larger number is another (newer) Fude's, left as it is
@@ -128,7 +130,7 @@ class QueueStore:
                                            "style_files": [style_file(n) for n in range(len(styles))]})
             save_png(folder / CONTENT, with_alpha(content, content_alpha), text)
         except FudeError:
-            _remove_own_files(folder)
+            remove_own_files(folder, OWN_FILE)
             raise
         return folder.name
 
@@ -153,7 +155,7 @@ class QueueStore:
         folder if that empties it. Never raises, never follows a symlink."""
         folder = self._job_folder(key)
         if folder is not None and self.writable:
-            _remove_own_files(folder)
+            remove_own_files(folder, OWN_FILE)
 
     def set_order(self, keys: Sequence[str]) -> None:
         """The jobs kept, in the order they run; an ExportError when it cannot be written."""
@@ -255,13 +257,13 @@ class QueueStore:
             raise _Leave("")  # another window that is running keeps it: its own queue
         picture = folder / CONTENT
         if not os.path.lexists(picture):
-            listing = _listing(folder)
+            listing = own_files(folder, OWN_FILE)
             if listing is None:
                 raise _Leave("cannot be listed; left where it is")
-            if self.clock() - _mtime(folder) <= INCOMPLETE_GRACE_S:
+            if self.clock() - modified_time(folder) <= INCOMPLETE_GRACE_S:
                 raise _Leave("")  # perhaps an add under way
             if all(listing.values()):
-                _remove_own_files(folder)  # an abandoned add: only its pictures, never offered
+                remove_own_files(folder, OWN_FILE)  # an abandoned add: only its pictures, never offered
                 return None
             raise ValueError("it holds no content.png")
         if not is_plain_file(picture):
@@ -315,24 +317,7 @@ class QueueStore:
     def _move_aside(self, path: Path) -> Path | None:
         """Move `path` (a job folder or a file) whole into `kept` as "queue-<name>" (or with -2, -3, ...); None
         when it cannot be moved (it then stays as it was)."""
-        try:
-            self.kept.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            return None
-        if not is_plain_folder(self.kept):
-            return None  # a symlink (or a file): moving into it would put the job who knows where
-        for number in range(1, 1000):
-            target = self.kept / f"{KEPT_PREFIX}{path.name}{'' if number == 1 else f'-{number}'}"
-            if os.path.lexists(target):
-                continue
-            try:
-                os.rename(path, target)  # never os.replace: that could put it over something kept before
-            except OSError as exc:
-                if isinstance(exc, FileExistsError) or exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                    continue
-                return None
-            return target
-        return None
+        return move_aside(path, self.kept, f"{KEPT_PREFIX}{path.name}")
 
 
 class _Leave(Exception):  # not an error: a folder to leave as it is, and why ("" to say nothing)
@@ -353,37 +338,3 @@ def _reason(exc: BaseException) -> str:
 
 def _whole(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _listing(folder: Path) -> dict[str, bool] | None:
-    """Each name in `folder` -> whether it is one of Fude's own files (its name, and a regular file)."""
-    try:
-        with os.scandir(folder) as found:
-            names = [entry.name for entry in found]
-    except OSError:
-        return None
-    return {name: OWN_FILE.fullmatch(name) is not None and is_plain_file(folder / name) for name in names}
-
-
-def _remove_own_files(folder: Path) -> None:
-    """Delete the regular files with Fude's own names in `folder` (never through a symlink), then the folder if
-    that empties it; anything else stays."""
-    if not is_plain_folder(folder):
-        return
-    for name, own in (_listing(folder) or {}).items():
-        if own:
-            try:
-                os.unlink(folder / name)
-            except OSError:
-                pass
-    try:
-        folder.rmdir()
-    except OSError:
-        pass
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return os.lstat(path).st_mtime
-    except (OSError, ValueError):
-        return 0.0

@@ -41,7 +41,15 @@ from engine.export import TEMP_PREFIX, TEMP_SUFFIX, save_png
 from engine.images import load_image, load_rgba
 from engine.settings import RenderSettings, StoredRender, join_style_names, parse_png_text, png_text_chunks
 from engine.transparency import with_alpha
-from engine.untrusted import is_plain_file, is_plain_folder, load_json, read_png_text
+from engine.untrusted import (
+    is_plain_file,
+    is_plain_folder,
+    load_json,
+    modified_time,
+    own_files,
+    read_png_text,
+    remove_own_files,
+)
 
 SAVE_INTERVAL_S = 5.0
 KEEP_UNFINISHED = 3  # older unfinished pictures than this many are removed when a new run first saves
@@ -171,7 +179,7 @@ class RecoverySession:
         with self._lock:
             self._closed = True
             if self.folder is not None:
-                _remove_own_files(self.folder)
+                remove_own_files(self.folder, OWN_FILE)
 
 
 class RecoveryStore:
@@ -217,7 +225,7 @@ class RecoveryStore:
         except OSError:
             return []
         folders = [p for p in folders if is_plain_folder(p)]
-        return sorted(folders, key=lambda p: _mtime(p / PICTURE), reverse=True)
+        return sorted(folders, key=lambda p: modified_time(p / PICTURE), reverse=True)
 
     def _meta(self, folder: Path) -> tuple[dict, StoredRender] | None:
         """The recovery record and the stored settings of `folder`'s picture, read from its text chunks only;
@@ -287,7 +295,7 @@ class RecoveryStore:
         it; never through a symlink."""
         folder = recovered.folder if isinstance(recovered, Recovered) else Path(recovered)
         if folder.parent == self.root and is_plain_folder(folder):
-            _remove_own_files(folder)
+            remove_own_files(folder, OWN_FILE)
 
     def prune(self, keep: int) -> None:
         """Remove all but the `keep` newest unfinished pictures, and abandoned first saves (no picture, only
@@ -297,7 +305,7 @@ class RecoveryStore:
         kept = 0
         now = time.time()
         for folder in self._folders():
-            names = _listing(folder)
+            names = own_files(folder, OWN_FILE)
             if names is None:
                 continue  # cannot even be listed: nothing to tell about it, so nothing is done to it
             own = RUN_FOLDER.fullmatch(folder.name) is not None and all(names.values())
@@ -308,42 +316,50 @@ class RecoveryStore:
                 if kept < keep:
                     kept += 1
                 elif own:
-                    _remove_own_files(folder)
+                    remove_own_files(folder, OWN_FILE)
                 else:
                     self._move_aside(folder)
                 continue
-            if now - max(_mtime(folder), _mtime(folder / PICTURE)) <= INCOMPLETE_GRACE_S:
+            if now - max(modified_time(folder), modified_time(folder / PICTURE)) <= INCOMPLETE_GRACE_S:
                 continue  # perhaps a save under way (another window's, or a newer Fude's)
             if self._owned_folder(folder):
                 continue
             if own and PICTURE not in names:
-                _remove_own_files(folder)  # an abandoned first save: only the content and styles, written again
+                remove_own_files(folder, OWN_FILE)  # an abandoned first save: only the content and styles
             else:
                 self._move_aside(folder)
 
     def _move_aside(self, folder: Path) -> Path | None:
-        """Move `folder` whole into `kept` under a free name (its own, or with -2, -3, ...); None when it cannot
-        be moved (it then stays where it is, as it was)."""
-        try:
-            self.kept.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            return None
-        if not is_plain_folder(self.kept):
-            return None  # a symlink (or a file): moving into it would put the folder who knows where
-        for number in range(1, 1000):
-            target = self.kept / (folder.name if number == 1 else f"{folder.name}-{number}")
-            if os.path.lexists(target):
-                continue
-            try:
-                os.rename(folder, target)  # never os.replace: that could put it over another kept folder
-            except OSError as exc:
-                if isinstance(exc, FileExistsError) or exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                    continue  # taken since it was looked at: the next name
-                return None
+        """Move `folder` whole into `kept` (see move_aside) and remember it for `take_moved_aside`."""
+        target = move_aside(folder, self.kept, folder.name)
+        if target is not None:
             with self._moved_lock:
                 self._moved_aside.append(target)
-            return target
+        return target
+
+
+def move_aside(path: Path, kept: Path, name: str) -> Path | None:
+    """Move `path` (a folder or a file that cannot be read) whole into the folder `kept` as `name`, or with -2, -3,
+    ... when that is taken, never over anything kept before; where it went, or None when it cannot be moved (it
+    then stays where it is, as it was). Nothing is deleted."""
+    try:
+        kept.mkdir(parents=True, exist_ok=True)
+    except OSError:
         return None
+    if not is_plain_folder(kept):
+        return None  # a symlink (or a file): moving into it would put the folder who knows where
+    for number in range(1, 1000):
+        target = kept / (name if number == 1 else f"{name}-{number}")
+        if os.path.lexists(target):
+            continue
+        try:
+            os.rename(path, target)  # never os.replace: that could put it over another kept folder
+        except OSError as exc:
+            if isinstance(exc, FileExistsError) or exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                continue  # taken since it was looked at: the next name
+            return None
+        return target
+    return None
 
 
 # ---- reading and cleaning a run folder --------------------------------------------------------------------------
@@ -391,38 +407,3 @@ def _style_files(record: dict) -> list[str]:
 
 def _whole(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _listing(folder: Path) -> dict[str, bool] | None:
-    """Each name in `folder` -> whether it is one of Fude's own files (its name, and a regular file); None when
-    the folder cannot be listed."""
-    try:
-        with os.scandir(folder) as found:
-            names = [entry.name for entry in found]
-    except OSError:
-        return None
-    return {name: OWN_FILE.fullmatch(name) is not None and is_plain_file(folder / name) for name in names}
-
-
-def _remove_own_files(folder: Path) -> None:
-    """Delete the regular files with Fude's own names in `folder` (never a symlink, nor through one), then the
-    folder if that leaves it empty; anything else stays, and a later prune moves it aside."""
-    if not is_plain_folder(folder):
-        return
-    for name, own in (_listing(folder) or {}).items():
-        if own:
-            try:
-                os.unlink(folder / name)
-            except OSError:
-                pass
-    try:
-        folder.rmdir()
-    except OSError:
-        pass  # not empty (a file that is not Fude's) or not removable: left for the next prune to move aside
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return os.lstat(path).st_mtime
-    except (OSError, ValueError):
-        return 0.0

@@ -12,6 +12,7 @@ import struct
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from re import Pattern
 from typing import Any, BinaryIO, TypeGuard, TypeVar
 
 from PIL import Image, UnidentifiedImageError
@@ -165,3 +166,39 @@ def read_png_text(path: str | os.PathLike[str], limit: int = MAX_IMAGE_FILE_BYTE
         except DECODE_ERRORS as exc:
             raise ImageError(path, f"is a damaged PNG ({exc or type(exc).__name__})") from None
     return {key: str(value) for key, value in info.items() if isinstance(key, str) and isinstance(value, str)}
+
+
+def own_files(folder: Path, own: Pattern[str]) -> dict[str, bool] | None:
+    """Each name in `folder` -> whether it is one of Fude's own files there: its name matches `own` whole and it is a
+    regular file (not a symlink); None when the folder cannot be listed."""
+    try:
+        with os.scandir(folder) as found:
+            names = [entry.name for entry in found]
+    except OSError:
+        return None
+    return {name: own.fullmatch(name) is not None and is_plain_file(folder / name) for name in names}
+
+
+def remove_own_files(folder: Path, own: Pattern[str]) -> None:
+    """Delete the regular files in `folder` whose names match `own` (never a symlink, nor through one), then the
+    folder if that leaves it empty; anything else stays."""
+    if not is_plain_folder(folder):
+        return
+    for name, mine in (own_files(folder, own) or {}).items():
+        if mine:
+            try:
+                os.unlink(folder / name)
+            except OSError:
+                pass
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def modified_time(path: Path) -> float:
+    """When `path` itself (not what a symlink points to) was last modified; 0 when it cannot be told."""
+    try:
+        return os.lstat(path).st_mtime
+    except (OSError, ValueError):
+        return 0.0

@@ -13,6 +13,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QThread
+from PySide6.QtWidgets import QFileDialog
 
 from app.refcount_guard import guard_singleton_refcounts
 from engine.driver import BackendCache
@@ -118,6 +119,15 @@ def loaded_window(window, cat_path: Path, wave_path: Path):
     assert window.content_pane.load_path(cat_path)
     assert window.style_pane.load_path(wave_path)
     return window
+
+
+@pytest.fixture
+def out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The folder the queue writes to, as the queue's Folder… dialog answers."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a: str(folder)))
+    return folder
 
 
 @pytest.fixture

@@ -42,14 +42,6 @@ def history_folder(tmp_path: Path) -> Path:
     return tmp_path / "history"
 
 
-@pytest.fixture
-def out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The folder the queue writes to, as the Folder… dialog answers."""
-    folder = tmp_path / "out"
-    folder.mkdir()
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a: str(folder)))
-    return folder
-
 
 @pytest.fixture
 def queue_window(make_window, history_folder: Path, cat_path: Path, wave_path: Path):

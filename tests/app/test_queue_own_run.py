@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, Qt, QUrl
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from app.job_queue import JobStatus
 from app.session import RunHandle
@@ -28,13 +28,6 @@ def _keep_on_close(monkeypatch: pytest.MonkeyPatch) -> None:
     """Closing a window with jobs in its queue asks; here the user keeps them."""
     monkeypatch.setattr(QMessageBox, "exec", lambda box: box.button(QMessageBox.StandardButton.Save).click() or 0)
 
-
-@pytest.fixture
-def out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "out"
-    folder.mkdir()
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a: str(folder)))
-    return folder
 
 
 @pytest.fixture
