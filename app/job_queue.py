@@ -308,7 +308,6 @@ class JobQueue(QObject):
             for entry in self._entries:
                 if not entry.status.finished and entry.job.key:
                     self._store.remove(entry.job.key)
-            self._closed = True
             try:
                 self._store.set_order([job.key for job in self._offered])
             except FudeError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
 
@@ -60,12 +61,13 @@ from engine.presets import PresetStore
 from engine.queue_store import QueueStore
 from engine.recovery import Recovered, RecoveryStore
 from engine.settings import RenderSettings
+from engine.untrusted import is_plain_folder
 
 SIDEBAR_WIDTH = 320
 QUEUE_FOLDER = "queue"  # in the data folder, beside the recovery copies
 
 
-class CloseChoice:
+class CloseChoice(StrEnum):
     """What the user answered when closing with jobs in the queue."""
 
     KEEP = "keep"
@@ -342,7 +344,7 @@ class MainWindow(QMainWindow):
     def set_aside_names(self) -> list[str]:
         """What is in the folder of set-aside files (none when it is not there, or not a folder of its own)."""
         kept = self.session.recovery.kept
-        if not kept.is_dir() or kept.is_symlink():
+        if not is_plain_folder(kept):
             return []
         try:
             return sorted(entry.name for entry in os.scandir(kept))
@@ -382,7 +384,7 @@ class MainWindow(QMainWindow):
 
     # ---- closing ----
 
-    def ask_close_choice(self, jobs: int) -> str:
+    def ask_close_choice(self, jobs: int) -> CloseChoice:
         """Ask what becomes of the `jobs` unfinished jobs in the queue when the window closes: a CloseChoice."""
         box = self.close_question(jobs)
         box.exec()

@@ -176,14 +176,12 @@ class Schedule:
         return self.work_between(self.ends(), 0, self.most)
 
 
-def run_work(width: int, height: int, settings: RenderSettings, tile: int | None = None,
-             expected: bool = False) -> float:
-    """The work of a run of `settings` on a `width` x `height` content picture, in pixel-passes: for every
+def run_work(width: int, height: int, settings: RenderSettings, tile: int | None = None) -> float:
+    """The most work of a run of `settings` on a `width` x `height` content picture, in pixel-passes: for every
     iteration the pixels the network processes forward and backward (a tiled scale's crops overlap, and its first
-    pass counts FIRST_PASS_SHARE). With the default iteration count this is the most the run does (it stops each
-    scale once its picture has settled), or with `expected` what it usually does."""
-    schedule = Schedule.of(settings, width, height, tile)
-    return schedule.expected_work if expected else schedule.most_work
+    pass counts FIRST_PASS_SHARE). With the default iteration count a run usually does less (Schedule's
+    `expected_work`): it stops each scale once its picture has settled."""
+    return Schedule.of(settings, width, height, tile).most_work
 
 
 def measure_speed(network: VGGFeatures, device: torch.device, side: int = SPEED_PROBE_SIDE) -> float:

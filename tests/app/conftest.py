@@ -12,6 +12,7 @@ from weakref import WeakKeyDictionary
 
 import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QThread
 from PySide6.QtWidgets import QFileDialog
 
@@ -131,10 +132,19 @@ def out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def stripes_path(tmp_path: Path) -> Path:
+    """A second painting: coloured stripes."""
+    image = np.zeros((60, 90, 3), np.uint8)
+    image[:, ::6] = (220, 40, 40)
+    image[:, 3::6] = (30, 60, 200)
+    path = tmp_path / "stripes.png"
+    Image.fromarray(image).save(path)
+    return path
+
+
+@pytest.fixture
 def png_bytes(cat: np.ndarray) -> bytes:
     import io
-
-    from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(cat).save(buffer, format="PNG")

@@ -29,16 +29,6 @@ RUN_TIMEOUT_MS = 60_000
 LONG = 500  # iterations of a run the test stops itself
 
 
-@pytest.fixture
-def stripes_path(tmp_path: Path) -> Path:
-    """A second painting: coloured stripes."""
-    image = np.zeros((60, 90, 3), np.uint8)
-    image[:, ::6] = (220, 40, 40)
-    image[:, 3::6] = (30, 60, 200)
-    path = tmp_path / "stripes.png"
-    Image.fromarray(image).save(path)
-    return path
-
 
 def _files(*paths: Path) -> QMimeData:
     mime = QMimeData()

@@ -30,16 +30,6 @@ def _keep_on_close(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 
-@pytest.fixture
-def stripes_path(tmp_path: Path) -> Path:
-    """A second painting: coloured stripes."""
-    image = np.zeros((60, 90, 3), np.uint8)
-    image[:, ::6] = (220, 40, 40)
-    image[:, 3::6] = (30, 60, 200)
-    path = tmp_path / "stripes.png"
-    Image.fromarray(image).save(path)
-    return path
-
 
 def _click(qtbot, button) -> None:
     assert button.isVisible() and button.isEnabled(), button.objectName()
