@@ -5,11 +5,15 @@ this machine; prints tables, times nothing in the test suite.
    truncated network at the same precision, and the reference's step; their ratios.
 2. Time to a finished picture at --quality-size, on four pairs (a cartoon, an animal, a portrait, a landscape):
    the textbook runs --reference-iterations fp32 L-BFGS steps on the full network; the engine runs what a user
-   gets with no options (`render --size N`: each scale until its picture settles). Both pictures are saved side
-   by side in --out, and judged by one ruler (the objective in fp32 on the full network) and their fine detail.
+   gets with no options (`render --size N`: each scale until its picture settles), in fp32 and in the precision
+   it measures best here (one run when that is fp32); with --before REVISION also the defaults of that revision's
+   engine; and a long run of --long-run iterations, the end the defaults must come close to. Every picture is
+   judged by one ruler (the objective in fp32 on the full network: style strength), its likeness to the content
+   (bench/judge.py) and its fine detail, and saved at 100% in --out with a strip of 100% crops side by side.
 3. Peak resident memory (VmHWM) of a default engine run at each --memory-sizes (512 and 1024), in a fresh process.
 
     python bench/bench_speed.py [--skip iteration memory] [--pairs CONTENT:STYLE ...] [--out bench/out]
+                                [--before HEAD~1] [--long-run 600] [--quality-size 1024]
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,10 +32,12 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench.judge import busiest_corner, crops_side_by_side, likeness  # noqa: E402
 from bench.reference import ReferenceRun, Ruler, full_network  # noqa: E402
 from engine.images import load_image  # noqa: E402
 from engine.losses import LossWeights, StyleObjective  # noqa: E402
 from engine.run import Backend, StyleRun  # noqa: E402
+from engine.schedule import most_iterations  # noqa: E402
 from engine.settings import RenderSettings  # noqa: E402
 
 IMAGES = ROOT.parent / "shared" / "images"
@@ -92,17 +99,97 @@ def _pair_name(content: str, style: str) -> str:
     return f"{Path(content).stem}+{Path(style).stem}"
 
 
+@dataclass
+class Finished:
+    """One finished picture of a pair and how it was made."""
+
+    label: str
+    seconds: float  # medians of 10-iteration spans times the iterations, preparation included
+    image: torch.Tensor  # 1 x 3 x H x W in [0, 1]
+    counts: list[int] | None = None  # iterations per scale (None: the textbook's single scale)
+    settled: bool | None = None
+    judged: dict[str, float] = field(default_factory=dict)  # style, total (the ruler), likeness, fine detail
+
+
+def _fude(content: np.ndarray, style: np.ndarray, settings: RenderSettings, backend: Backend, label: str) -> Finished:
+    """A Fude run of `settings` to its end, timed as the textbook is (its preparation counted)."""
+    _sync(backend.device)
+    t0 = time.perf_counter()
+    run = StyleRun(content, style, settings, backend)
+    prepare_s = time.perf_counter() - t0
+    stamps: dict[int, list[float]] = {}
+    last = 0.0
+    for frame in run:
+        _sync(backend.device)
+        stamps.setdefault(frame.scale, [last]).append(frame.elapsed)  # each scale's times from its start
+        last = frame.elapsed
+    counts = run.scale_iterations
+    seconds = prepare_s + sum(_median_chunk_seconds(stamps[scale]) * count
+                              for scale, count in enumerate(counts, 1) if count)
+    return Finished(label, seconds, run.image.detach().float(), counts, run.settled)
+
+
+BEFORE_SCRIPT = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from engine.images import load_image
+from engine.run import Backend, StyleRun
+from engine.settings import RenderSettings
+settings = RenderSettings(size=int(sys.argv[4]), device=sys.argv[5], precision='fp32')
+backend = Backend.create(settings)
+content, style = load_image(sys.argv[2]), load_image(sys.argv[3])
+t0 = time.perf_counter()
+run = StyleRun(content, style, settings, backend)
+prepare = time.perf_counter() - t0
+stamps, last = {}, 0.0
+for frame in run:
+    stamps.setdefault(frame.scale, [last]).append(frame.elapsed)
+    last = frame.elapsed
+np.save(sys.argv[6], run.image.detach().float().cpu().numpy())
+print(json.dumps({"prepare": prepare, "stamps": stamps, "counts": run.scale_iterations, "settled": run.settled}))
+"""
+
+
+def _fude_before(revision: str, content: str, style: str, size: int, device: torch.device, work: Path) -> Finished:
+    """Fude's defaults in fp32 as `revision` of this repository made them, in a fresh process on its own engine."""
+    import json
+    import tarfile
+
+    tree = work / f"before-{revision}"
+    if not tree.exists():
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "engine"], capture_output=True,
+                                 check=True).stdout
+        import io
+
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tree, filter="data")
+    picture = work / "before.npy"
+    result = subprocess.run([sys.executable, "-c", BEFORE_SCRIPT, str(tree), content, style, str(size), device.type,
+                             str(picture)], capture_output=True, text=True, check=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    seconds = report["prepare"] + sum(_median_chunk_seconds(report["stamps"][str(scale)]) * count
+                                      for scale, count in enumerate(report["counts"], 1) if count)
+    image = torch.from_numpy(np.load(picture)).to(device)
+    return Finished(f"Fude {revision}", seconds, image, report["counts"], report["settled"])
+
+
 def time_to_finished(pairs: list[tuple[str, str]], backend: Backend, size: int, reference_iterations: int,
-                     reference_net, out: Path) -> None:
-    """For each pair: the textbook (fp32 L-BFGS on the full network at full size, `reference_iterations` from
-    noise) against what a user gets with no options (`render --size N`: coarse to fine, each scale until its
-    picture settles), the same lam and style weights (equal style strength: one objective). Both pictures are
-    saved side by side at 100% (textbook left, Fude right) in `out`, and judged by the same ruler."""
+                     reference_net, out: Path, long_run: int, before: str | None) -> None:
+    """For each pair, at `size` px and the same lam and style weights (one objective, so equal style strength is
+    one ruler's reading): the textbook (fp32 L-BFGS on the full network at full size, `reference_iterations`
+    from noise), Fude's defaults (`render --size N`: coarse to fine, each scale until its picture settles) in
+    fp32 and in the precision measured best here, Fude as `before` (a git revision) made them, and Fude run
+    `long_run` iterations (the end the defaults must come close to). Each picture is judged by the ruler's style
+    loss, its likeness to the content (bench.judge) and its fine detail; all are saved at 100% in `out`, with
+    a strip of 100% crops side by side."""
     device = backend.device
     settings = RenderSettings(size=size, device=device.type)  # what `render --size N` runs
+    fp32 = backend if backend.precision.name == "fp32" else Backend.create(settings.replaced(precision="fp32"))
     print(f"\n2. time to a finished {size} px picture: textbook {reference_iterations} fp32 L-BFGS iterations "
-          f"against Fude's defaults (each scale until settled, at most {settings.iteration_count}); lam "
-          f"{settings.lam:g}; seconds are medians of 10-iteration spans times the iterations")
+          f"against Fude's defaults (each scale until settled, at most {most_iterations(settings)}); lam "
+          f"{settings.lam:g}; seconds are medians of 10-iteration spans times the iterations. The automatic "
+          f"precision here is {backend.precision.name}" + (": the fp32 run is it." if fp32 is backend else "."))
     out.mkdir(parents=True, exist_ok=True)
     from PIL import Image
 
@@ -110,7 +197,7 @@ def time_to_finished(pairs: list[tuple[str, str]], backend: Backend, size: int, 
     from engine.run import to_tensor, to_uint8
     from engine.settling import fine_detail
 
-    rows = []
+    table = []
     for content_path, style_path in pairs:
         name = _pair_name(content_path, style_path)
         content, style = load_image(content_path), load_image(style_path)
@@ -130,45 +217,41 @@ def time_to_finished(pairs: list[tuple[str, str]], backend: Backend, size: int, 
             reference.step()
             _sync(device)
             times.append(time.perf_counter() - t0)
-        reference_s = _median_chunk_seconds(times) * reference_iterations
-        textbook = reference.image.detach()
+        results = [Finished("textbook", _median_chunk_seconds(times) * reference_iterations,
+                            reference.image.detach())]
+        if before:
+            results.append(_fude_before(before, content_path, style_path, size, device, out))
+        results.append(_fude(content, style, settings.replaced(precision="fp32"), fp32, "Fude fp32"))
+        if fp32 is not backend:
+            results.append(_fude(content, style, settings, backend, f"Fude {backend.precision.name}"))
+        if long_run:
+            results.append(_fude(content, style, settings.replaced(iterations=long_run), backend,
+                                 f"long run {long_run}"))
+        for result in results:
+            with torch.no_grad():
+                ruled = ruler.losses(result.image.float())
+            result.judged = {"style": float(ruled["style"]), "total": float(ruled["total"]),
+                             "likeness": likeness(result.image, content_t), "detail": fine_detail(result.image)}
+            print(f"   {name}: {result.label}: {result.seconds:.1f} s, iterations per scale "
+                  f"{result.counts or [reference_iterations]}, style {result.judged['style']:.4f}, likeness "
+                  f"{result.judged['likeness']:.3f}, fine detail {result.judged['detail']:.2f}", flush=True)
+        pictures = [to_uint8(result.image[0]) for result in results]
+        for result, picture in zip(results, pictures):
+            Image.fromarray(picture).save(out / f"{name} {result.label}.png")
+        corner = busiest_corner(pictures[0])
+        Image.fromarray(crops_side_by_side(pictures, [r.label for r in results], corner)).save(
+            out / f"{name} crops.png")
+        table.append((name, results))
 
-        # Fude, as `render` runs it; its preparation (targets at every scale) counted.
-        _sync(device)
-        t0 = time.perf_counter()
-        run = StyleRun(content, style, settings, backend)
-        prepare_s = time.perf_counter() - t0
-        stamps: dict[int, list[float]] = {}
-        last = 0.0
-        for frame in run:
-            _sync(device)
-            stamps.setdefault(frame.scale, [last]).append(frame.elapsed)  # each scale's times from its start
-            last = frame.elapsed
-        counts = run.scale_iterations
-        fude_s = prepare_s + sum(_median_chunk_seconds(stamps[scale]) * count
-                                 for scale, count in enumerate(counts, 1) if count)
-        result = run.image.detach()
-
-        with torch.no_grad():
-            ruled = {k: {n: float(v) for n, v in ruler.losses(image.float()).items()}
-                     for k, image in (("textbook", textbook), ("fude", result))}
-        detail = {"textbook": fine_detail(textbook), "fude": fine_detail(result)}
-        pictures = [to_uint8(textbook[0]), to_uint8(result[0])]
-        gap = np.full((pictures[0].shape[0], 8, 3), 255, np.uint8)
-        Image.fromarray(np.concatenate([pictures[0], gap, pictures[1]], axis=1)).save(out / f"{name}.png")
-        rows.append((name, reference_s, fude_s, counts, ruled, detail, run.settled))
-        print(f"   {name}: textbook {reference_s:.1f} s (wall {times[-1]:.1f} s), Fude {fude_s:.1f} s "
-              f"(wall {prepare_s + run.elapsed:.1f} s, iterations per scale {counts}, settled {run.settled}): "
-              f"{reference_s / fude_s:.1f}x", flush=True)
-
-    print(f"\n   {'pair':<28} {'textbook':>9} {'Fude':>7} {'iterations per scale':>21} {'ratio':>6} "
-          f"{'total T/F':>15} {'style T/F':>15} {'fine detail T/F':>16}")
-    for name, reference_s, fude_s, counts, ruled, detail, _ in rows:
-        t, f = ruled["textbook"], ruled["fude"]
-        print(f"   {name:<28} {reference_s:>8.1f}s {fude_s:>6.1f}s {str(counts):>21} {reference_s / fude_s:>5.1f}x "
-              f"{t['total']:>7.4f}/{f['total']:<7.4f} {t['style']:>7.4f}/{f['style']:<7.4f} "
-              f"{detail['textbook']:>7.2f}/{detail['fude']:<7.2f}")
-    print(f"   side by side (textbook left, Fude right, 100%): {out}/")
+    textbook_s = {name: results[0].seconds for name, results in table}
+    print(f"\n   {'pair':<26} {'picture':<16} {'seconds':>8} {'speed-up':>11} {'per scale':>16} "
+          f"{'style':>7} {'likeness':>8} {'detail':>6}")
+    for name, results in table:
+        for result in results:
+            print(f"   {name:<26} {result.label:<16} {result.seconds:>7.1f}s "
+                  f"{textbook_s[name] / result.seconds:>10.1f}x {str(result.counts or '-'):>16} "
+                  f"{result.judged['style']:>7.4f} {result.judged['likeness']:>8.3f} {result.judged['detail']:>6.2f}")
+    print(f"   every picture at 100%, and 100% crops side by side: {out}/")
 
 
 PEAK_RSS_MIB = (
@@ -220,6 +303,10 @@ def main() -> int:
                         help="the pairs of section 2 (default: a cartoon frog + the Great Wave, a cat + Starry Night, "
                         "a portrait + the Scream, a landscape + Turner's shipwreck)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "out"), help="where section 2 saves its pictures")
+    parser.add_argument("--long-run", type=int, default=600, metavar="N",
+                        help="section 2 also runs Fude N iterations, the end its defaults must come close to (0: not)")
+    parser.add_argument("--before", metavar="REVISION", default=None,
+                        help="section 2 also runs the defaults of this git revision's engine (fp32), e.g. HEAD~1")
     parser.add_argument("--memory-sizes", type=int, nargs="+", default=[512, 1024])
     parser.add_argument("--skip", nargs="*", default=[], choices=["iteration", "quality", "memory"])
     parser.add_argument("--device", default="auto")
@@ -240,7 +327,7 @@ def main() -> int:
         pairs = [(c, s) for c, s in pairs if Path(c).exists() and Path(s).exists()] or [
             (str(FALLBACK / "cat.png"), str(FALLBACK / "wave.png"))]
         time_to_finished(pairs, backend, args.quality_size, args.reference_iterations, reference_net,
-                         Path(args.out))
+                         Path(args.out), args.long_run, args.before)
     if "memory" not in args.skip:
         for size in args.memory_sizes:
             peak_memory(size, args.content, args.style)

@@ -1,5 +1,5 @@
 """When a scale's picture has settled: the stopping rule of a run, which follows the picture a person sees rather
-than the loss. Every SETTLE_WINDOW iterations it looks at the picture twice:
+than the loss. Every SETTLE_WINDOW iterations it looks at the picture three ways:
 
 - at the size the canvas shows it (the picture area-scaled to at most VIEW_SIDE px), how much it moved: the mean
   change per iteration, in levels of 0..255, since the last look. Style transfer never stops moving its texture
@@ -10,11 +10,24 @@ than the loss. Every SETTLE_WINDOW iterations it looks at the picture twice:
   once it is flat, more iterations neither remove grain nor add detail, only move the texture about. A statistic,
   not the pixels, so that drift alone does not count as unfinished.
 
-The scale has settled when both are below their thresholds at one look. Measured on four pairs at 512 px (the
-note on issue 16): the full size settles after 35-70 iterations, where the same run continued to 200 changes the
-texture's place but neither its grain nor anything seen at the canvas size.
+and, over the last DRIFT_SPAN iterations,
 
-With regions, both are measured over the painted part only: each pixel counts by how much of the painting shows
+- at a thumbnail's size (DRIFT_SIDE px: the shapes and colours, hardly the place of each stroke), how far the
+  picture went: the net change per iteration. A picture can drift slowly and steadily for hundreds of
+  iterations, each of them moving it by far less than a level at the canvas size, and end somewhere else (the
+  content's shapes come back through the texture as L-BFGS slowly lowers the content loss along the style's
+  valley). Measured on a 512 px run of 600 iterations (200 a scale; the note on issue 25), every scale drifts in
+  one direction (the net change over 25 iterations is 0.9 of the sum of its five 5-iteration changes) at a speed
+  that falls only as about 1/t^0.7, and each scale towards its own end. Below SETTLED_DRIFT, what is left of the
+  drift moves the thumbnail by a few levels at most. Strokes that move about go nowhere at the thumbnail's size.
+
+The canvas-size change counts only while the picture moves steadily: strokes that slide back and forth (a
+texture like the Starry Night's never stops moving at 100%) move it far less over the span than the sum of its
+short changes, and waiting for them to stop adds nothing a person sees.
+
+The scale has settled when all of these are below their thresholds at one look.
+
+With regions, all three are measured over the painted part only: each pixel counts by how much of the painting shows
 there (the run's coverage), and the sums are divided by the coverage, not by the whole picture. The content kept
 around a small region never moves, and counted in it would dilute a region that is still moving into a settled
 picture (a region of 6% of the picture moving 2 levels per iteration would read as 0.12)."""
@@ -31,7 +44,12 @@ SETTLED_CHANGE = 0.4  # levels per iteration (mean over the picture at the canva
 SETTLED_DETAIL = 0.01  # relative change of the fine detail since the last look: below this it is flat
 VIEW_SIDE = 512  # the longest side the picture is judged at for what the canvas shows
 DETAIL_BAND = 256  # rows measured at a time
-MIN_LOOKS = 2  # a scale runs at least this many windows (its first steps are short while L-BFGS learns the curvature)
+DRIFT_SIDE = 64  # the thumbnail a drift of shapes and colours is measured at
+DRIFT_LOOKS = 5  # the drift is measured over this many windows (DRIFT_SPAN iterations)
+DRIFT_SPAN = DRIFT_LOOKS * SETTLE_WINDOW
+SETTLED_DRIFT = 0.07  # levels per iteration at the thumbnail, net over the span: below this it has stopped drifting
+SLIDING = 0.5  # net change over the span / the sum of its windows' changes below this: strokes moving about
+MIN_LOOKS = DRIFT_LOOKS  # a scale runs at least this many windows and one more, so the drift can be measured
 
 
 @dataclass(frozen=True)
@@ -42,10 +60,18 @@ class Look:
     change: float  # mean change per iteration at the canvas size, in levels (inf at the first look)
     detail: float  # fine detail at 100%, in levels
     detail_change: float  # relative change of `detail` since the last look (inf at the first look)
+    drift: float = float("inf")  # net change per iteration at the thumbnail over DRIFT_SPAN (inf before that)
+    steadiness: float = 1.0  # net change at the canvas size over DRIFT_SPAN / the sum of its windows' changes
+
+    @property
+    def moving(self) -> bool:
+        """Whether the picture still moves at the canvas size: faster than SETTLED_CHANGE, and steadily (strokes
+        sliding back and forth do not count)."""
+        return self.change >= SETTLED_CHANGE and self.steadiness >= SLIDING
 
     @property
     def settled(self) -> bool:
-        return self.change < SETTLED_CHANGE and self.detail_change < SETTLED_DETAIL
+        return not self.moving and self.detail_change < SETTLED_DETAIL and self.drift < SETTLED_DRIFT
 
 
 def _area_scaled(image: torch.Tensor, side: int) -> torch.Tensor:
@@ -92,38 +118,52 @@ class SettleWatch:
     """Fed the picture after every iteration of one scale (`observe`), says when it has settled. `reset()` starts
     over: at a new scale, or when the objective changed (a new lam, style weights or regions)."""
 
-
     def __init__(self, window: int = SETTLE_WINDOW) -> None:
         self.window = window
         self.looks: list[Look] = []
         self._count = 0
-        self._view: torch.Tensor | None = None
+        self._views: list[tuple[torch.Tensor, torch.Tensor]] = []  # (canvas view, thumbnail) of the recent looks
         self._detail = 0.0
 
     def reset(self) -> None:
         self.looks = []
         self._count = 0
-        self._view = None
+        self._views = []
 
     def observe(self, image: torch.Tensor, coverage: torch.Tensor | None = None) -> bool:
         """The picture after one more iteration; True when it has settled (at a look, after MIN_LOOKS windows).
-        `coverage` (1 x 1 x H x W in [0, 1], regions): how much of the painting shows at each pixel; the change
-        and the fine detail are then measured over the painted part, each pixel weighted by its coverage."""
+        `coverage` (1 x 1 x H x W in [0, 1], regions): how much of the painting shows at each pixel; the change,
+        the drift and the fine detail are then measured over the painted part, each pixel weighted by its
+        coverage."""
         self._count += 1
         if self._count % self.window:
             return False
-        view, detail = view_of(image), fine_detail(image, coverage=coverage)
-        if self._view is None or self._view.shape != view.shape:
+        view, thumbnail = view_of(image), view_of(image, DRIFT_SIDE)
+        detail = fine_detail(image, coverage=coverage)
+        if self._views and self._views[-1][0].shape != view.shape:
+            self._views = []
+        if not self._views:
             look = Look(self._count, float("inf"), detail, float("inf"))
         else:
-            moved = (view - self._view).abs()
-            if coverage is None:
-                change = float(moved.mean()) / self.window
-            else:
-                weight = _area_scaled(coverage, VIEW_SIDE)
-                change = float((moved * weight).sum()) / max(float(weight.sum()) * view.shape[1], 1e-6) / self.window
+            change = _mean_change(view, self._views[-1][0], coverage) / self.window
             relative = abs(detail - self._detail) / max(self._detail, 1e-6)
-            look = Look(self._count, change, detail, relative)
-        self._view, self._detail = view, detail
+            drift, steadiness = float("inf"), 1.0
+            if len(self._views) >= DRIFT_LOOKS:
+                span_view, span_thumbnail = self._views[-DRIFT_LOOKS]
+                drift = _mean_change(thumbnail, span_thumbnail, coverage) / (DRIFT_LOOKS * self.window)
+                travelled = change + sum(look.change for look in self.looks[-(DRIFT_LOOKS - 1):])
+                steadiness = _mean_change(view, span_view, coverage) / max(travelled * self.window, 1e-6)
+            look = Look(self._count, change, detail, relative, drift, steadiness)
+        self._views = [*self._views[-(DRIFT_LOOKS - 1):], (view, thumbnail)]
+        self._detail = detail
         self.looks.append(look)
         return len(self.looks) > MIN_LOOKS and look.settled
+
+
+def _mean_change(now: torch.Tensor, before: torch.Tensor, coverage: torch.Tensor | None) -> float:
+    """The mean absolute difference of two views (levels), with `coverage` over the painted part only."""
+    moved = (now - before).abs()
+    if coverage is None:
+        return float(moved.mean())
+    weight = _area_scaled(coverage, max(now.shape[-2:]))
+    return float((moved * weight).sum()) / max(float(weight.sum()) * now.shape[1], 1e-6)

@@ -229,6 +229,7 @@ def test_settings_geometry_and_folder_are_remembered(make_window, tmp_path, wave
 
 def test_defaults_come_from_render_settings(qtbot, store, backends):
     from app.window import MainWindow
+    from engine.schedule import most_iterations
     from engine.settings import RenderSettings
 
     window = MainWindow(store=store, backends=backends)
@@ -236,4 +237,4 @@ def test_defaults_come_from_render_settings(qtbot, store, backends):
     defaults = RenderSettings()
     assert window.session.settings == defaults
     assert window.lam_control.lam == defaults.lam
-    assert window.advanced.iterations.text() == f"auto (up to {defaults.iteration_count})"
+    assert window.advanced.iterations.text() == f"auto (up to {most_iterations(defaults)})"
