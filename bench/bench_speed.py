@@ -19,9 +19,12 @@ this machine; prints tables, times nothing in the test suite.
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import statistics
 import subprocess
 import sys
+import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,15 +156,10 @@ print(json.dumps({"prepare": prepare, "stamps": stamps, "counts": run.scale_iter
 
 def _fude_before(revision: str, content: str, style: str, size: int, device: torch.device, work: Path) -> Finished:
     """Fude's defaults in fp32 as `revision` of this repository made them, in a fresh process on its own engine."""
-    import json
-    import tarfile
-
     tree = work / f"before-{revision}"
     if not tree.exists():
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "engine"], capture_output=True,
                                  check=True).stdout
-        import io
-
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tree, filter="data")
     picture = work / "before.npy"

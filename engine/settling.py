@@ -138,7 +138,8 @@ class SettleWatch:
         self._count += 1
         if self._count % self.window:
             return False
-        view, thumbnail = view_of(image), view_of(image, DRIFT_SIDE)
+        view = view_of(image)
+        thumbnail = _area_scaled(view, DRIFT_SIDE)  # from the view, not again from a print-size picture
         detail = fine_detail(image, coverage=coverage)
         if self._views and self._views[-1][0].shape != view.shape:
             self._views = []
