@@ -7,6 +7,7 @@ import argparse
 
 from engine.errors import SettingsError
 from engine.presets import BUILTIN_PRESETS, PresetStore, default_path
+from engine.schedule import most_iterations
 from engine.settings import (
     DEFAULT_ITERATIONS,
     DEVICES,
@@ -77,9 +78,11 @@ def add_settings_options(parser: argparse.ArgumentParser, defaults: RenderSettin
     parser.add_argument("--size", type=number(int, MIN_SIZE, MAX_SIZE), default=defaults.size,
                         help="longest side of the result in pixels")
     parser.add_argument("--iterations", type=number(int, 1, ITERATIONS_MAX), default=None,
-                        help="optimisation steps, exactly (default: at most "
-                        + ", ".join(f"{n} for {o}" for o, n in DEFAULT_ITERATIONS.items())
-                        + ", ending early once the full-size picture has stopped changing)")
+                        help="optimisation steps, exactly (default: each scale until its picture has settled; "
+                        f"at {defaults.size} px at most "
+                        + ", ".join(f"{most_iterations(defaults.replaced(optimizer=o))} for {o}"
+                                    for o in DEFAULT_ITERATIONS)
+                        + ")")
     parser.add_argument("--seed", type=number(int, 0, SEED_MAX), default=defaults.seed,
                         help="random seed: the same seed, settings and device give the same picture")
     parser.add_argument("--init", choices=INITS, default=defaults.init,

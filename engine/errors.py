@@ -53,3 +53,8 @@ class OutOfMemory(FudeError):
 class DivergenceError(FudeError):
     """A render whose loss stayed NaN or infinite even after the last good picture was restored and the step
     cut many times over (for example an extreme lam): going on cannot help."""
+
+
+class VideoError(FudeError):
+    """A clip that cannot be used (missing, not a video Fude can read, without frames, damaged part-way), or a
+    clip's work folder that belongs to another render."""

@@ -1,6 +1,7 @@
 """The losses of Gatys et al. (Gram-matrix style, feature content, total variation), each normalised by its
 target so that one lam means the same balance at any image size and for any pair of pictures; several style
-pictures are blended as a weighted mix of their Gram matrices."""
+pictures are blended as a weighted mix of their Gram matrices; and the temporal loss that holds a clip's later frame
+to the one before it (Ruder et al. 2016)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,23 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dy = image[..., 1:, :] - image[..., :-1, :]
     wide = _wide(image.dtype)
     return dx.to(wide).pow(2).mean() + dy.to(wide).pow(2).mean()
+
+
+# steadiness multiplies the temporal loss by this factor, so that the default steadiness is 1 (calibrated on
+# bench/bench_video.py: see DEFAULT_STEADINESS in engine/video_settings.py).
+TEMPORAL_SCALE = 100.0
+
+
+def temporal_loss(image: torch.Tensor, warped: torch.Tensor, reliable: torch.Tensor) -> torch.Tensor:
+    """Ruder et al.'s temporal loss: mean(c * (x - w)^2) of an N x 3 x H x W image `x` in [0, 1] against the
+    previous stylised frame warped onto it, `w`, weighted at each pixel by the flow's reliability `c` (N x 1 x H
+    x W, 0..1). Pixels are already on one scale (0..1), so the mean over the picture is all the normalising it
+    needs to mean the same at any size; dividing by the warped frame's energy, as the content and style losses
+    divide by their targets', would hold a dark clip more firmly than a bright one. An unreliable pixel is free,
+    and each reliable pixel is held as firmly whatever the share of the frame that is reliable."""
+    wide = _wide(image.dtype)
+    difference = image.to(wide) - warped.to(wide)
+    return (reliable.to(wide) * difference.pow(2)).mean()
 
 
 def tensor_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:

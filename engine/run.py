@@ -22,7 +22,7 @@ from engine.device import Precision, measure_precision, pick_device
 from engine.errors import DivergenceError, OutOfMemory, SettingsError
 from engine.images import fit_size, resize
 from engine.lbfgs import LBFGS
-from engine.losses import LossWeights, RegionGuides, StyleObjective
+from engine.losses import TEMPORAL_SCALE, LossWeights, RegionGuides, StyleObjective, temporal_loss
 from engine.memory import is_out_of_memory, largest_style_shape, out_of_memory, release_memory
 from engine.network import VGGFeatures, deepest, load_vgg19
 from engine.regions import Regions, feather_sigma, scale_mask
@@ -84,6 +84,23 @@ def _probe_workload(network: VGGFeatures, device: torch.device) -> Callable[[Pre
         return workload
 
     return workload_for
+
+
+@dataclass(frozen=True)
+class TemporalTarget:
+    """What holds a later frame of a clip to the one before it (Ruder et al. 2016; engine.video): the previous
+    stylised frame carried onto this one by the optical flow, how far the flow can be trusted at each pixel, and
+    how firmly the frame is held (steadiness: the weight of the temporal loss, relative to the style loss)."""
+
+    warped: np.ndarray  # H x W x 3 uint8, the size of the run's result
+    reliable: np.ndarray  # H x W float, 0..1 (engine.flow.reliability)
+    steadiness: float
+
+    def __post_init__(self) -> None:
+        if self.warped.shape[:2] != self.reliable.shape[:2] or self.warped.ndim != 3:
+            raise ValueError(f"a warped frame of {self.warped.shape} with a reliability of {self.reliable.shape}")
+        if not 0 <= self.steadiness < float("inf"):
+            raise ValueError(f"steadiness must be finite and 0 or more, not {self.steadiness}")
 
 
 @dataclass(frozen=True)
@@ -155,7 +172,11 @@ class StyleRun:
     `content_alpha`, the content's alpha channel if it had one, keeps a transparent background out of them).
 
     With `tile`, every scale larger than `tile` px is computed in tiles of at most that size (engine.tiled): the
-    same losses and gradient, in less memory and more time."""
+    same losses and gradient, in less memory and more time.
+
+    With `temporal` (a later frame of a clip, engine.video), the run works at the full size only (usually from
+    `start`, the frame before carried over) and adds the temporal loss, so the picture stays where the frame
+    before had it wherever the flow is reliable; with the default count it ends when it settles, as usual."""
 
     def __init__(
         self,
@@ -167,6 +188,7 @@ class StyleRun:
         start_index: int = 0,
         tile: int | None = None,
         content_alpha: np.ndarray | None = None,
+        temporal: TemporalTarget | None = None,
     ) -> None:
         self.settings = settings or RenderSettings()
         styles = (style,) if isinstance(style, np.ndarray) else tuple(style)
@@ -183,6 +205,17 @@ class StyleRun:
         # the one model of the run's work (engine.schedule): its scales, their most, what each iteration costs and
         # how many a scale usually runs; the estimate before a run comes from the same
         self.plan = Schedule.of(self.settings, content.shape[1], content.shape[0], tile)
+        self._temporal: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._steadiness = 0.0
+        if temporal is not None:
+            self.plan = self.plan.warm_frame(self.settings.optimizer)
+            width, height = self.plan.scales[-1].width, self.plan.scales[-1].height
+            if temporal.warped.shape[:2] != (height, width):
+                raise ValueError(f"a temporal target of {temporal.warped.shape[1]}x{temporal.warped.shape[0]} for "
+                                 f"a result of {width}x{height}")
+            reliable = torch.from_numpy(np.asarray(temporal.reliable, dtype=np.float32))[None, None]
+            self._temporal = (to_tensor(temporal.warped, self.backend.device), reliable.to(self.backend.device))
+            self._steadiness = float(temporal.steadiness)
         self.schedule = [(scale.side, scale.iterations) for scale in self.plan.scales]
         self.total = self.plan.most
         self.index = self.first = min(max(0, start_index), self.total)
@@ -550,6 +583,11 @@ class StyleRun:
             features = self.backend.network(seen, StyleObjective.layers_used())
             losses = self.objective(features, seen, self._weights)
             losses["total"].backward()
+        if self._temporal is not None:  # a pixel term: its gradient is added to the network's, tiles or not
+            held = temporal_loss(self.image, *self._temporal)
+            weighted = self._steadiness * TEMPORAL_SCALE * held
+            weighted.backward()
+            losses = {**losses, "temporal": held.detach(), "total": losses["total"].detach() + weighted.detach()}
         self.last_losses = losses
         return losses["total"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from engine.images import fit_size
@@ -47,6 +47,13 @@ ITERATION_COST = 1.3
 # runs: the time left and the estimate expect it, not the most.
 SCALE_ROOM = {"lbfgs": (250, 160), "adam": (320, 180)}
 EXPECTED_SETTLED = {"lbfgs": (230, 140), "adam": (290, 165)}
+# A later frame of a clip (engine.video) starts from the frame before, carried over by the optical flow, and runs
+# at the full size only: the most it may run (a later scale's room) and what it usually runs before it settles
+# (bench/bench_video.py at the default steadiness: 40 and 54 L-BFGS iterations at 64 px, 41 at 128 px; the rule's
+# own minimum is 30, MIN_LOOKS + 1 looks of SETTLE_WINDOW, which is the floor that keeps a frame from ending after
+# a step or two). Adam's is a guess in the same proportion as its scales' (not measured).
+WARM_FRAME_ROOM = {"lbfgs": 160, "adam": 180}
+WARM_FRAME_EXPECTED = {"lbfgs": 45, "adam": 55}
 
 
 def scale_sides(size: int, multiscale: bool = True) -> list[int]:
@@ -131,6 +138,18 @@ class Schedule:
             scales.append(Scale(side, w, h, iterations, expected, len(tiles),
                                 sum(t.crop_pixels for t in tiles) * passes))
         return cls(tuple(scales), settling)
+
+    def warm_frame(self, optimizer: str) -> Schedule:
+        """This schedule for a later frame of a clip, which goes on from the frame before at the full size only:
+        the last scale alone, running an explicit count in full, or with the default count at most
+        WARM_FRAME_ROOM and usually WARM_FRAME_EXPECTED iterations."""
+        last = self.scales[-1]
+        if self.settling:
+            last = replace(last, iterations=WARM_FRAME_ROOM[optimizer], expected=WARM_FRAME_EXPECTED[optimizer])
+        else:
+            total = sum(scale.iterations for scale in self.scales)
+            last = replace(last, iterations=total, expected=total)
+        return Schedule((last,), self.settling)
 
     @property
     def most(self) -> int:
