@@ -28,6 +28,7 @@ KEY_EXPORT_HOLD_MS = "export/holdMs"
 KEY_EXPORT_SIDE = "export/longestSide"
 KEY_QUEUE_FOLDER = "queue/folder"
 KEY_SET_ASIDE_SEEN = "dataFolder/setAsideSeen"
+KEY_DESKTOP_ENTRY_OFFERED = "desktop/entryOffered"
 MAX_SEEN_NAMES = 1000
 MB = 2**20
 HISTORY_LIMIT_MAX_MB = 1_000_000
@@ -95,6 +96,16 @@ class Preferences(QObject):
 
     def set_queue_folder(self, folder: str) -> None:
         self.store.setValue(KEY_QUEUE_FOLDER, folder)
+
+    # ---- the applications menu ----
+
+    def desktop_entry_offered(self) -> bool:
+        """Whether the window has offered to add Fude to the applications menu (it does so once)."""
+        value = self.store.value(KEY_DESKTOP_ENTRY_OFFERED, False)
+        return value is True or (isinstance(value, str) and value.lower() == "true")
+
+    def set_desktop_entry_offered(self, offered: bool) -> None:
+        self.store.setValue(KEY_DESKTOP_ENTRY_OFFERED, offered)
 
     # ---- what was set aside in the data folder ----
 

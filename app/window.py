@@ -2,7 +2,8 @@
 truth), the widgets (app/widgets/) and the panels that bind them to the session (app/panels/); it holds no
 state of its own and no algorithm. What it decides itself: what is offered at the start (an unfinished picture,
 the queue kept from the last time, a note about files set aside in the data folder) and what closing with jobs
-in the queue does (it asks). `run_window` is the entry point of the desktop app."""
+in the queue does (it asks). `run_window` is the entry point of the desktop app: the application's name and icon,
+one window per user (app/single_instance.py), and the pictures it was asked to open."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QUrl
-from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -30,7 +31,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.file_open import FileOpenEvents
+from app.icon import application_icon
+from app.open_request import OpenRequest
 from app.panels.compare_switch import CompareSwitch
+from app.panels.desktop_entry_panel import DesktopEntryPanel
 from app.panels.history_panel import HistoryPanel
 from app.panels.pictures_panel import PicturesPanel
 from app.panels.presets_panel import PresetsPanel
@@ -44,6 +49,8 @@ from app.plain_text import plain_label
 from app.preferences import Preferences
 from app.refcount_guard import guard_singleton_refcounts
 from app.session import Session
+from app.single_instance import Answer, HandOver, claim, server_name
+from app.widgets.about_dialog import AboutDialog, about_facts
 from app.widgets.actions import make_action
 from app.widgets.export_dialog import ExportDialog
 from app.widgets.image_pane import ImagePane
@@ -62,6 +69,7 @@ from engine.queue_store import QueueStore
 from engine.recovery import Recovered, RecoveryStore
 from engine.settings import RenderSettings
 from engine.untrusted import is_plain_folder
+from resources import ICON_NAME
 
 SIDEBAR_WIDTH = 320
 QUEUE_FOLDER = "queue"  # in the data folder, beside the recovery copies
@@ -77,13 +85,15 @@ class CloseChoice(StrEnum):
 
 class MainWindow(QMainWindow):
     """Fude's window. `store` (QSettings), `backends`, `recovery` (where unfinished pictures are kept) and
-    `history_folder` (where the history of results is kept) may be injected, e.g. by tests."""
+    `history_folder` (where the history of results is kept) may be injected, e.g. by tests. With
+    `offer_desktop_entry` (the desktop app), it offers once to add Fude to the applications menu."""
 
     def __init__(self, store: QSettings | None = None, backends: BackendCache | None = None,
                  parent: QWidget | None = None, recovery: RecoveryStore | None = None,
-                 history_folder: str | os.PathLike[str] | None = None) -> None:
+                 history_folder: str | os.PathLike[str] | None = None, offer_desktop_entry: bool = False) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Fude — paint one picture in the style of another")
+        # the application's display name, which Qt adds to a title that does not already end with it
+        self.setWindowTitle("Fude")
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
         self.preferences = Preferences(store, self)
@@ -104,6 +114,9 @@ class MainWindow(QMainWindow):
                                     self.queue_panel.restore_offered)
         if self.messages.kind == "":  # an offer already showing (a recovery) goes first; the problem waits
             self.presets_panel.report_problem()
+        if offer_desktop_entry and self.messages.kind == "":  # the least pressing: it waits for a quiet start
+            self.desktop_entry.offer()
+        self.about_dialog: AboutDialog | None = None
 
     # ---- construction ----
 
@@ -179,6 +192,7 @@ class MainWindow(QMainWindow):
         self.queue_panel = QueuePanel(session, messages, preferences, self, self,
                                       QueueStore(recovery.root.parent / QUEUE_FOLDER, kept=recovery.kept))
         self.queue_panel.queue.setAside.connect(self.report_set_aside)
+        self.desktop_entry = DesktopEntryPanel(messages, preferences, self)
         session.runEnded.connect(self._on_run_ended)
         self.swap_button.clicked.connect(session.swap)
         self.example_button.clicked.connect(self.pictures.load_example)
@@ -283,6 +297,7 @@ class MainWindow(QMainWindow):
         self.swap_action = make_action(self, "S&wap content and style", self.session.swap)
         self.clear_content_action = make_action(self, "Clear c&ontent", self.content_pane.clear)
         self.clear_style_action = make_action(self, "Clear st&yle", self.style_pane.clear)
+        self.about_action = make_action(self, "&About Fude", self.show_about)
         menus = (
             ("&File", (self.open_content_action, self.open_style_action, self.example_action, None,
                        self.save_png_action, save.evolution_action, None, self.open_set_aside_action, None,
@@ -293,6 +308,7 @@ class MainWindow(QMainWindow):
                        self.settings_panel.match_colours_action, self.regions.mode_action)),
             ("&History", (history.back_action, history.limit_action)),
             ("&Queue", (self.queue_panel.add_action, self.queue_panel.run_action, self.queue_panel.show_action)),
+            ("&Help", (self.desktop_entry.install_action, None, self.about_action)),
         )
         bar = self.menuBar()
         for title, actions in menus:
@@ -338,6 +354,32 @@ class MainWindow(QMainWindow):
 
     def save_evolution(self) -> ExportDialog | None:
         return self.save_panel.save_evolution()
+
+    # ---- pictures from outside: the command line, a second `fude`, the file manager ----
+
+    def open_pictures(self, request: OpenRequest) -> None:
+        """Bring the window to the front and put the pictures `request` names in the panes, as a drop would (a
+        run under way goes on: the panes are for the next one)."""
+        if self.isMinimized():
+            self.setWindowState(self.windowState() & ~Qt.WindowState.WindowMinimized)
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        self.pictures.open_pictures(request.content, request.styles)
+
+    # ---- Help ----
+
+    def show_about(self) -> AboutDialog:
+        """The About box (made anew each time: the device in use may have changed)."""
+        settings = self.session.settings
+        facts = about_facts(settings.weights, self.session.recovery.root.parent, self.session.backends.in_use(),
+                            settings.device, settings.precision)
+        if self.about_dialog is not None:
+            self.about_dialog.close()
+            self.about_dialog.deleteLater()
+        self.about_dialog = AboutDialog(facts, application_icon(), self)
+        self.about_dialog.show()
+        return self.about_dialog
 
     # ---- the data folder: what was set aside ----
 
@@ -451,14 +493,49 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def run_window(argv: list[str] | None = None) -> int:
-    """Create the application, show the window and run the event loop; the exit status."""
+def run_window(argv: list[str] | None = None, request: OpenRequest | None = None,
+               instance: str | None = None) -> int:
+    """Create the application, show the window with the pictures of `request` and run the event loop; or, when
+    this user's Fude is running already (listening on `instance`, default: this user's socket), hand `request`
+    to it instead. The exit status."""
     guard_singleton_refcounts()  # before any other Qt call: see app/refcount_guard.py
     QApplication.setOrganizationName("Fude")
-    QApplication.setApplicationName("Fude")
+    QApplication.setApplicationName("Fude")  # also X11's window class (the .desktop entry's StartupWMClass)
+    QGuiApplication.setDesktopFileName(ICON_NAME)  # Wayland's app id: the window is grouped under fude.desktop
     existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv if argv is None else argv)
+    # only the program's name: Qt would take a picture's own arguments for its options (`--style PAINTING` is
+    # Qt's -style); Qt's settings come from its environment variables (QT_QPA_PLATFORM, QT_SCALE_FACTOR...)
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1] if argv is None else argv)
     app.setApplicationDisplayName("Fude")
-    window = MainWindow()
+    app.setWindowIcon(application_icon())  # before any window exists, so every window and dialog has it
+    request = request if request is not None else OpenRequest()
+    server = claim(instance if instance is not None else server_name(), request, app)
+    if isinstance(server, HandOver):
+        return _handed_over(server)
+    window = MainWindow(offer_desktop_entry=True)
+    server.received.connect(window.open_pictures)
+    server.refused.connect(window.messages.show_error)
+    file_open = FileOpenEvents(app)
+    file_open.opened.connect(window.open_pictures)
+    file_open.refused.connect(window.messages.show_error)
+    app.installEventFilter(file_open)
     window.show()
-    return app.exec()
+    if not request.empty:
+        window.open_pictures(request)
+    try:
+        return app.exec()
+    finally:
+        app.removeEventFilter(file_open)
+        server.close()
+
+
+def _handed_over(answer: HandOver) -> int:
+    """The exit status of an instance that found this user's Fude running, saying on stderr what went wrong."""
+    if answer.answer is Answer.DELIVERED:
+        return 0
+    if answer.answer is Answer.REFUSED:
+        print(f"error: the running Fude refused the pictures: {answer.reason}", file=sys.stderr)
+        return 2
+    print(f"error: Fude is running but did not answer ({answer.reason}); close it, or wait and try again",
+          file=sys.stderr)
+    return 1

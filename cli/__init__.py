@@ -1,16 +1,17 @@
 """Fude's command line: `render CONTENT STYLE [STYLE ...]` (cli.render) with a progress bar (cli.progress), a PNG
-and an optional animation of its evolution; `batch` (cli.batch) renders many pictures alike; the options they
-share and the settings those give are in cli.options. No command (or `window`) opens the window. Every bad input
-is one line on stderr, `error: PATH: what is wrong`, and exit status 2."""
+and an optional animation of its evolution; `batch` (cli.batch) renders many pictures alike; `video` (cli.video)
+repaints a clip frame by frame; the options they share and the settings those give are in cli.options. No command
+(or `window`, or only pictures: `fude PICTURE ...`) opens the window (cli.window). Every bad input is one line on
+stderr, `error: PATH: what is wrong`, and exit status 2."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from cli import batch, render
+from cli import batch, render, video, window
+from cli.display import display_problem
 from cli.options import EXIT_BAD_INPUT, settings_from_args
 from engine import __version__
 from engine.errors import FudeError
@@ -24,23 +25,36 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fude",
         description="Fude (筆) repaints one picture in the style of another (Gatys et al.'s neural algorithm of "
         "artistic style). With no command it opens the window.",
+        epilog="fude PICTURE [PICTURE ...] [--style PAINTING] opens the window with those pictures (the first is "
+        "the content); fude --install-desktop-entry adds Fude to the applications menu (fude window --help).",
     )
     parser.add_argument("--version", action="version", version=f"Fude {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("window", help="open the window (the same as giving no command)")
+    window.add_command(commands.add_parser)
     render.add_command(commands.add_parser)
     batch.add_command(commands.add_parser)
+    video.add_command(commands.add_parser)
+    # keep last: a first argument that is none of the commands above is a picture for the window
+    parser.set_defaults(commands=tuple(commands.choices))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command `argv` (default: the process's arguments) names; its exit status."""
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    if args.command in (None, "window"):
+    parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] not in (*parser.get_default("commands"), "-h", "--help", "--version"):
+        arguments.insert(0, window.COMMAND)  # `fude PICTURE ...`, `fude --style ...`, `fude --install-...`
+    args = parser.parse_args(arguments)
+    if args.command is None:
         return open_window()
+    if args.command == window.COMMAND:
+        return window.run(args)
     try:
         if args.command == "batch":
             return batch.batch(args)
+        if args.command == "video":
+            return video.video(args)
         return render.render(args)
     except FudeError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -48,20 +62,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def open_window() -> int:
-    problem = display_problem(os.environ, sys.platform)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 1
-    from app.window import run_window
-
-    return run_window()
-
-
-def display_problem(environ: Mapping[str, str], platform: str) -> str | None:
-    """Why the window cannot open here (Linux with no display and no offscreen Qt platform), or None."""
-    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
-        return None
-    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
-        return None
-    return ("there is no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set); "
-            "run it on a desktop, or render without the window: python main.py render CONTENT STYLE")
+    """Open the window with no pictures (what `fude` alone does); the exit status."""
+    return window.open_window()

@@ -231,6 +231,12 @@ class BackendCache:
                 self._backend = Backend.create(settings)
             return self._backend
 
+    def in_use(self) -> tuple[str, str] | None:
+        """The device and precision of the network loaded ("cuda:0", "bf16"; the About box says them), or None
+        before a run has loaded one."""
+        backend = self._backend
+        return None if backend is None else (str(backend.device), backend.precision.name)
+
 
 class RunListener:
     """What a front end hears of a run. Every method does nothing here: override those you need. They are called

@@ -16,9 +16,14 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture(autouse=True)
 def _isolated_user_data(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Recovery copies (engine/recovery.py) and anything else kept in the user's data directory go to a throwaway
-    folder, in this process and in the command lines it starts, never to the real one."""
+    folder, in this process and in the command lines it starts, never to the real one; and so does the runtime
+    folder where the one running Fude listens (app/single_instance.py): a window a test opens never hands its
+    pictures to the user's own Fude, nor to another test's."""
     folder = tmp_path_factory.mktemp("user-data")
     monkeypatch.setenv("XDG_DATA_HOME", str(folder))
+    runtime = tmp_path_factory.mktemp("runtime")
+    runtime.chmod(0o700)  # as the user's own runtime folder is (Qt checks)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     monkeypatch.setattr("engine.recovery.default_folder", lambda: folder / "Fude" / "recovery")
     return folder
 

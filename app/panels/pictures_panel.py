@@ -5,6 +5,7 @@ offers the settings stored in a Fude PNG that is opened, and keeps the folder th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -22,8 +23,8 @@ from engine.errors import FudeError
 from engine.export import read_png_render
 from engine.names import clean_name
 from engine.settings import RenderSettings, StoredRender, describe_iterations
+from resources import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parent.parent.parent / "resources" / "samples"
 SAMPLE_PAIR = (SAMPLES / "chelsea.png", SAMPLES / "wave.jpg")
 
 
@@ -95,6 +96,17 @@ class PicturesPanel(QObject):
         self._content.load_path(content)
         self._style.clear()  # the example is one painting, not one more in the mix
         self._style.load_path(style)
+
+    def open_pictures(self, content: str | None, styles: Sequence[str]) -> None:
+        """Pictures given from outside the window (the command line, a second `fude`, the file manager), loaded
+        as a drop loads them: `content` into the Content pane, and `styles`, when there are some, in place of the
+        paintings in the Style pane. A Fude PNG offers its settings; a run under way goes on with its own."""
+        if content is not None:
+            self._content.load_path(content)
+        if styles:
+            self._style.clear()  # these are the paintings asked for, not more of them in the mix
+            for path in styles:
+                self._style.load_path(path)
 
     def paste(self) -> None:
         """Paste into the focused pane, else the first empty one, else the content pane."""

@@ -74,9 +74,10 @@ class QueuePanel(QObject):
 
         self.add_button = QPushButton("Add to queue")
         self.add_button.setObjectName("addToQueueButton")
-        self.add_button.setToolTip("Keep these pictures and settings as a job in the queue, to render later "
-                                   "(Ctrl+Shift+Enter)")
         self.add_button.clicked.connect(self.add_current)
+        self.dock_add_button = QPushButton("Add to queue")  # the same, in the queue's dock
+        self.dock_add_button.setObjectName("queueAdd")
+        self.dock_add_button.clicked.connect(self.add_current)
         self.add_action = make_action(self, "&Add to queue", self.add_current,
                                       ["Ctrl+Shift+Return", "Ctrl+Shift+Enter"])
         self.run_action = make_action(self, "&Run queue", self.toggle_running)
@@ -118,6 +119,9 @@ class QueuePanel(QObject):
         self.show_action.setText("Show the &queue")
 
         self.queue.jobsChanged.connect(self._show_jobs)
+        session.contentChanged.connect(self._update_add)
+        session.stylesChanged.connect(self._update_add)
+        self._update_add()
         self.queue.offeredChanged.connect(self._show_offer)
         self.queue.activeChanged.connect(self._update_buttons)
         self.queue.folderChanged.connect(self._show_folder)
@@ -143,11 +147,7 @@ class QueuePanel(QObject):
         for button in (self.up_button, self.down_button, self.remove_button, self.cancel_button):
             edit_row.addWidget(button)
         run_row = QHBoxLayout()
-        add = QPushButton("Add to queue")
-        add.setObjectName("queueAdd")
-        add.setToolTip(self.add_button.toolTip())
-        add.clicked.connect(self.add_current)
-        run_row.addWidget(add)
+        run_row.addWidget(self.dock_add_button)
         run_row.addWidget(self.run_button)
         body = QWidget()
         body.setObjectName("queuePanel")
@@ -307,6 +307,17 @@ class QueuePanel(QObject):
     def _show_folder(self, folder: str) -> None:
         self.folder_label.setText(breakable(f"Saves to {folder}") if folder else "No folder chosen yet")
         self.folder_label.setToolTip(literal(folder))
+
+    @Slot()
+    def _update_add(self, *_: object) -> None:
+        """Add to queue is offered once there is something to queue: a content picture and a painting."""
+        ready = self._session.ready
+        tip = "" if ready else " (first a content picture and a painting)"
+        for widget in (self.add_button, self.dock_add_button, self.add_action):
+            widget.setEnabled(ready)
+        for button in (self.add_button, self.dock_add_button):
+            button.setToolTip("Keep these pictures and settings as a job in the queue, to render later "
+                              f"(Ctrl+Shift+Enter){tip}")
 
     @Slot()
     def _update_buttons(self, *_: object) -> None:

@@ -185,14 +185,28 @@ def test_jobs_are_reordered_and_removed_without_running(queue_window, qtbot):
     assert not window.session.running and not panel.queue.active  # nothing ran
 
 
-def test_add_to_queue_says_what_is_missing(make_window, qtbot, cat_path: Path):
+def test_add_to_queue_is_offered_once_there_is_something_to_queue(make_window, qtbot, cat_path: Path,
+                                                                   wave_path: Path):
     window = make_window()
-    window.queue_panel.add_action.trigger()  # the Queue menu's action
-    assert window.messages.kind == "error" and "add a content picture" in window.messages.text()
+    panel = window.queue_panel
+    adds = (panel.add_button, panel.dock_add_button, panel.add_action)
+
+    def offered() -> list[bool]:
+        return [add.isEnabled() for add in adds]
+
+    assert offered() == [False] * 3
+    panel.add_action.trigger()  # the Queue menu's action (and its shortcut) does nothing while disabled
+    assert window.messages.kind == "" and panel.queue.entries == ()
     assert window.content_pane.load_path(cat_path)
-    window.queue_panel.add_action.trigger()
-    assert window.messages.kind == "error" and "add a style picture" in window.messages.text()
-    assert window.queue_panel.queue.entries == ()
+    assert offered() == [False] * 3 and "first a content picture and a painting" in panel.add_button.toolTip()
+    assert window.style_pane.load_path(wave_path)
+    assert offered() == [True] * 3 and "first" not in panel.add_button.toolTip()
+    window.style_pane.clear()
+    assert offered() == [False] * 3
+    window.session.set_content(None)
+    assert panel.add_current() is None  # asked all the same (no button does): it says what is missing
+    assert window.messages.kind == "error" and "add a content picture" in window.messages.text()
+    assert panel.queue.entries == ()
 
 
 def test_run_queue_asks_for_a_folder_first(queue_window, qtbot, monkeypatch: pytest.MonkeyPatch):
