@@ -5,26 +5,38 @@ which run each of its signals is about (a RunHandle), so the queue follows its j
 nothing done in the panes while the job runs changes it. Jobs can be removed, reordered and cancelled without
 touching the others. The waiting jobs are kept on disk (engine/queue_store.py) as they are added, moved, run or
 removed, and the jobs found there at the start are offered back. This is the queue's one state; its panel only
-shows it and calls its commands."""
+shows it and calls its commands.
+
+A video job (`add_video`: Render video…) renders a whole clip to the file chosen for it: it runs as a VideoWorker
+(app/video_worker.py) of the queue's own, and while it does the session is kept busy (Session.begin_clip), so
+neither Start nor another job runs beside it. Its entry follows the clip: the plan, the latest finished frame and
+its thumbnail. Video jobs are not kept in the store (which would have to store the clip's and the output's paths
+and open them again later): what keeps a clip's work is its own work folder, OUTPUT.parts, from which Render video…
+with the same clip, paintings and settings goes on."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.loaded_image import LoadedImage
-from app.session import RunHandle, RunState, Session
+from app.session import STOP_WAIT_S, RunHandle, Session
+from app.video_worker import VideoWorker
+from engine.clip_folder import work_folder_for
 from engine.driver import RunOutcome
 from engine.errors import FudeError, OutOfMemory
 from engine.names import render_file_stem
 from engine.queue_store import QueueStore, StoredJob
 from engine.saving import save_result
 from engine.settings import RenderSettings
+from engine.video import ClipOutcome, ClipPlan, ClipProgress, VideoJob, VideoRun
+from engine.video_settings import VideoSettings
 
 
 class JobStatus(StrEnum):
@@ -41,14 +53,32 @@ class JobStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class ClipRender:
+    """What a video job adds to a picture job: the clip, the file it is written to, and how it is rendered."""
+
+    clip: Path
+    output: Path
+    video: VideoSettings
+    frames: int | None  # about how many frames the clip gives (None: it does not say)
+    size: tuple[int, int]  # the frames' size
+
+    @property
+    def work_folder(self) -> Path:
+        """Where its finished frames are kept (OUTPUT.parts): what a later Render video… goes on from."""
+        return work_folder_for(self.output)
+
+
+@dataclass(frozen=True)
 class QueuedJob:
-    """One render waiting in the queue: the pictures and the settings as they were when it was added."""
+    """One render waiting in the queue: the pictures and the settings as they were when it was added (and, for a
+    video job, the clip: `content` is then its first frame)."""
 
     id: int
     content: LoadedImage
     styles: tuple[LoadedImage, ...]
     settings: RenderSettings
     key: str = ""  # where the queue's store keeps it ("" while it is not kept)
+    clip: ClipRender | None = None  # a video job's clip (None: a picture job)
 
     @property
     def style_names(self) -> tuple[str, ...]:
@@ -69,6 +99,12 @@ class QueueEntry:
     status: JobStatus = JobStatus.WAITING
     message: str = ""
     path: str = ""
+    # a video job's run so far: its plan, its latest finished frame and that frame's thumbnail, and whether the
+    # frames are being encoded
+    plan: ClipPlan | None = None
+    progress: ClipProgress | None = None
+    thumbnail: np.ndarray | None = field(default=None, compare=False, repr=False)
+    encoding: bool = False
 
 
 class JobQueue(QObject):
@@ -95,8 +131,10 @@ class JobQueue(QObject):
         self._folder = ""
         self._active = False
         self._running: RunHandle | None = None  # the run of a job (whose entry may have been removed since)
+        self._clip: VideoWorker | None = None  # the worker of the video job under way (its `tag`: the job's id)
         self._cancelling: int | None = None  # the running job's id once it was asked to stop
         self._saved = 0  # pictures written since the queue was last started
+        self._written: list[str] = []  # ... and the names of the videos
         self._failed = 0  # jobs that failed (or were not saved) since then
         self._store_failed = False  # a failure to keep the queue was said (once)
         self._closed = False  # the window closed: the store keeps what it holds now
@@ -135,8 +173,16 @@ class JobQueue(QObject):
         return 0 if self._closed else sum(not e.status.finished for e in self._entries)
 
     @property
+    def unfinished_clips(self) -> tuple[QueueEntry, ...]:
+        """The video jobs waiting or running (none once the window has closed)."""
+        return () if self._closed else tuple(e for e in self._entries
+                                             if e.job.clip is not None and not e.status.finished)
+
+    @property
     def running_job(self) -> int | None:
-        """The id of the job whose run is going, or None."""
+        """The id of the job whose run (or clip) is going, or None."""
+        if self._clip is not None:
+            return self._clip.tag
         return self._running.queue_job if self._running is not None else None
 
     @property
@@ -167,6 +213,43 @@ class JobQueue(QObject):
         self.jobsChanged.emit()
         self._start_soon()
         return job.id
+
+    def add_video(self, content: LoadedImage | None, styles: Sequence[LoadedImage], settings: RenderSettings,
+                  output: Path, video: VideoSettings | None = None) -> int | None:
+        """Keep the clip that `content` is the first frame of, with these paintings and settings, as a video job
+        written to `output` (.mp4, .webp or .gif): checked now as the engine checks it before any work (regions,
+        the output's name and folder, the clip), so a refusal comes at once, in one line. Its id, or None."""
+        if content is None or content.clip is None:
+            self.error.emit("Render video: the content is not a clip; drop a video on the Content pane first.")
+            return None
+        if not styles:
+            self.error.emit("Render video: add a style picture (the painting) first.")
+            return None
+        clip = ClipRender(content.clip.path, output, video or VideoSettings(), None, (content.width, content.height))
+        same = next((e for e in self._entries if e.job.clip is not None and not e.status.finished
+                     and e.job.clip.output == output), None)
+        if same is not None:
+            self.error.emit(f"Render video: {output.name} is already what job {same.job.id} in the queue writes; "
+                            "choose another name.")
+            return None
+        try:
+            checked = VideoRun(self._video_job(content.clip.path, styles, settings, clip)).check()
+        except FudeError as exc:
+            self.error.emit(f"Render video: {exc}")
+            return None
+        clip = replace(clip, frames=checked.frames, size=checked.size)
+        job = QueuedJob(self._next_id, content, tuple(styles), settings, clip=clip)
+        self._next_id += 1
+        self._entries.append(QueueEntry(job))
+        self.jobsChanged.emit()
+        self._start_soon()
+        return job.id
+
+    @staticmethod
+    def _video_job(path: Path, styles: Sequence[LoadedImage], settings: RenderSettings,
+                   clip: ClipRender) -> VideoJob:
+        return VideoJob(path, tuple(s.array for s in styles), tuple(s.name for s in styles), settings, clip.output,
+                        clip.video)
 
     def remove(self, job_id: int) -> bool:
         """Take a job out of the queue; the running one is cancelled first (its picture still reaches the
@@ -221,20 +304,26 @@ class JobQueue(QObject):
             self.folderChanged.emit(folder)
         return True
 
+    @property
+    def needs_folder(self) -> bool:
+        """A picture job is waiting and there is no folder for its picture (a video job has its own file)."""
+        return not self._folder and any(e.status is JobStatus.WAITING and e.job.clip is None for e in self._entries)
+
     def start(self) -> bool:
-        """Run the waiting jobs, one after another; False, with an error, when there is no folder to write to
-        or no job waiting."""
-        if not self._folder:
-            self.error.emit("Run queue: choose the folder for the queue's pictures first (Folder…).")
-            return False
-        if not os.path.isdir(self._folder) or not os.access(self._folder, os.W_OK | os.X_OK):
-            problem = "is not writable" if os.path.isdir(self._folder) else "does not exist any more"
-            self.error.emit(f"Run queue: the folder {self._folder} {problem}; choose another folder (Folder…).")
-            return False
+        """Run the waiting jobs, one after another; False, with an error, when a picture job waits and there is no
+        folder to write it to, or no job is waiting."""
         if not self.waiting:
             self.info.emit("The queue has no job waiting: press Add to queue first.")
             return False
+        if self.needs_folder:
+            self.error.emit("Run queue: choose the folder for the queue's pictures first (Folder…).")
+            return False
+        if self._folder and (not os.path.isdir(self._folder) or not os.access(self._folder, os.W_OK | os.X_OK)):
+            problem = "is not writable" if os.path.isdir(self._folder) else "does not exist any more"
+            self.error.emit(f"Run queue: the folder {self._folder} {problem}; choose another folder (Folder…).")
+            return False
         self._saved = self._failed = 0
+        self._written = []
         self._set_active(True)
         self._start_soon()
         return True
@@ -302,8 +391,13 @@ class JobQueue(QObject):
 
     def close(self, keep: bool) -> None:
         """The window closes: take no new job, and keep the unfinished jobs (waiting, and the running one, which
-        the closing stops) for the next start, or (`keep` False) forget them on disk."""
+        the closing stops) for the next start, or (`keep` False) forget them on disk. A clip under way is stopped
+        and waited for: its finished frames stay in its work folder either way."""
         self.pause()
+        worker = self._clip
+        if worker is not None:
+            worker.cancel()
+            worker.wait(STOP_WAIT_S)
         if not keep and self._store is not None:
             for entry in self._entries:
                 if not entry.status.finished and entry.job.key:
@@ -357,12 +451,19 @@ class JobQueue(QObject):
     @Slot()
     def _start_next(self) -> None:
         session = self._session
-        if not self._active or self._running is not None or session.state is not RunState.IDLE or session.running:
-            return  # the session's runEnded brings us back
+        if not self._active or self._running is not None or self._clip is not None or session.busy:
+            return  # the session's runEnded (or the clip's end) brings us back
         for entry in list(self._entries):
             if entry.status is not JobStatus.WAITING:
                 continue
             job = entry.job
+            if job.clip is not None:
+                if self._start_clip(job):
+                    return
+                continue
+            if not self._folder:
+                self._set(job.id, JobStatus.FAILED, "there is no folder for its picture (Folder…)")
+                continue
             run = session.run_job(job.content, job.styles, job.settings, job.id)
             if run is not None:
                 self._running = run
@@ -374,17 +475,109 @@ class JobQueue(QObject):
 
     def _say_done(self) -> None:
         """Say what the queue did, as an error when some job failed (its row in the list says why)."""
-        saved, failed = self._saved, self._failed
-        done = f"The queue is done: {saved} picture{'s' if saved != 1 else ''} saved in {self._folder}"
+        saved, failed, written = self._saved, self._failed, self._written
+        parts = [f"{saved} picture{'s' if saved != 1 else ''} saved in {self._folder}"] if saved or not written else []
+        if written:
+            parts.append(f"{len(written)} video{'s' if len(written) != 1 else ''} written ({', '.join(written)})")
+        done = "The queue is done: " + "; ".join(parts)
         if failed:
             self.error.emit(f"{done}; {failed} job{'s' if failed != 1 else ''} failed (the queue's list says why).")
-        elif saved:
+        elif saved or written:
             self.info.emit(f"{done}.")
 
     def _stop_running(self, job_id: int) -> None:
         self._cancelling = job_id
-        if self._running is not None:
+        if self._clip is not None and self._clip.tag == job_id:
+            self._clip.cancel()
+        elif self._running is not None:
             self._session.stop_run(self._running)
+
+    # ---- a video job ----
+
+    def _start_clip(self, job: QueuedJob) -> bool:
+        """Start rendering video job `job`'s clip on a worker of its own, the session kept busy meanwhile; False,
+        with the job marked failed, when it cannot start."""
+        clip = job.clip
+        if clip is None or not self._session.begin_clip(job.id):
+            return False
+        worker = VideoWorker(self._video_job(clip.clip, job.styles, job.settings, clip), self._session.backends,
+                             job.id, self)
+        worker.planned.connect(self._on_clip_planned)
+        worker.frameDone.connect(self._on_clip_frame)
+        worker.encoding.connect(self._on_clip_encoding)
+        worker.notice.connect(self._on_clip_notice)
+        worker.finished.connect(self._on_clip_finished)
+        worker.failed.connect(self._on_clip_failed)
+        worker.ended.connect(self._on_clip_ended)
+        self._clip = worker
+        self._set(job.id, JobStatus.RUNNING)
+        if not worker.start():  # (a new worker always starts)
+            self._clip = None
+            self._session.end_clip(job.id)
+            self._set(job.id, JobStatus.FAILED, "it could not start")
+            return False
+        return True
+
+    def _update_clip(self, job_id: int, **changes: object) -> None:
+        for i, entry in enumerate(self._entries):
+            if entry.job.id == job_id:
+                self._entries[i] = replace(entry, **changes)  # type: ignore[arg-type]
+                self.jobsChanged.emit()
+                return
+
+    @Slot(int, object)
+    def _on_clip_planned(self, job_id: int, plan: ClipPlan) -> None:
+        self._update_clip(job_id, plan=plan)
+
+    @Slot(int, object, object)
+    def _on_clip_frame(self, job_id: int, progress: ClipProgress, thumbnail: np.ndarray) -> None:
+        self._update_clip(job_id, progress=progress, thumbnail=thumbnail)
+
+    @Slot(int, int)
+    def _on_clip_encoding(self, job_id: int, frames: int) -> None:
+        self._update_clip(job_id, encoding=True)
+
+    @Slot(int, str)
+    def _on_clip_notice(self, job_id: int, text: str) -> None:
+        self.info.emit(f"Queue job {job_id}: {text}")
+
+    @Slot(int, object)
+    def _on_clip_finished(self, job_id: int, outcome: ClipOutcome) -> None:
+        entry = self.entry(job_id)
+        if entry is None or entry.job.clip is None:
+            return  # removed while it ran
+        clip = entry.job.clip
+        if outcome.cancelled or outcome.output is None:
+            total = f" of {clip.frames}" if clip.frames else ""
+            how = "" if self._cancelling == job_id else "by closing "
+            self._set(job_id, JobStatus.CANCELLED, f"{how}after {outcome.frames}{total} frames (kept in "
+                      f"{outcome.work_folder.name}: Render video… again goes on from there)")
+            return
+        self._written.append(outcome.output.name)
+        problem = f"the clip breaks part-way ({outcome.problem.reason}); what was decoded is written" \
+            if outcome.problem is not None else ""
+        self._set(job_id, JobStatus.DONE, problem, path=str(outcome.output))
+        self.jobSaved.emit(job_id, str(outcome.output))
+
+    @Slot(int, str)
+    def _on_clip_failed(self, job_id: int, message: str) -> None:
+        if self.entry(job_id) is not None:
+            self._set(job_id, JobStatus.FAILED, message)
+
+    @Slot(int)
+    def _on_clip_ended(self, job_id: int) -> None:
+        worker, self._clip = self._clip, None
+        if worker is not None:
+            worker.deleteLater()
+        cancelling, self._cancelling = self._cancelling, None
+        entry = self.entry(job_id)
+        if entry is not None and entry.status is JobStatus.RUNNING:
+            if cancelling == job_id:
+                self._set(job_id, JobStatus.CANCELLED, "before its first frame")
+            else:
+                self._set(job_id, JobStatus.FAILED, "it ended without a result")
+        self._session.end_clip(job_id)  # after the entry is settled: a run waiting on the session may start now
+        self._start_soon()
 
     def _job_of(self, run: RunHandle) -> int | None:
         """The id of the queue's job that `run` runs, while it is still in the queue; None for any other run

@@ -1,7 +1,8 @@
 """Session: the window's one source of truth. It holds the pictures (the content and the style mix), the
 RenderSettings, the run state, the picture on the canvas and the record of the run that made it, the recovery
 copy of that picture, and (while Match colours is on) small previews of the paintings in the content's colours;
-it starts, pauses and stops the render, and refines a finished picture (Refine more).
+it starts, pauses and stops the render, and refines a finished picture (Refine more). While the queue renders a
+clip (`begin_clip` / `end_clip`: the clip's frames take the same network and the same cores) no run starts.
 
 Data flows one way: a widget's intent -> a command here -> the render worker -> back here through the worker's
 signals -> a `*_changed` signal -> the widgets. Widgets and panels never hold a copy of this state; this module
@@ -138,6 +139,7 @@ class Session(QObject):
     matchPreviewsChanged = Signal(object)  # tuple[np.ndarray, ...]: see `match_previews`
     resultSettled = Signal(bool)  # a run's picture is final (True: finished; False: stopped or failed)
     canRefineChanged = Signal(bool)  # see `can_refine`
+    clipJobChanged = Signal(object)  # int | None: see `clip_job`
     error = Signal(str)  # something the user must see, naming the file or setting and the problem
     info = Signal(str)  # a note that needs no answer
 
@@ -166,6 +168,7 @@ class Session(QObject):
         self._recovery_copy: RecoverySession | None = None  # of the picture on the canvas
         self._start_after_stop = False  # start again when the run now stopping has ended (a retry)
         self._match_previews: tuple[np.ndarray, ...] = ()
+        self._clip_job: int | None = None  # the queued job whose clip is being rendered
 
     # ---- what there is ----
 
@@ -189,6 +192,34 @@ class Session(QObject):
     @property
     def state(self) -> RunState:
         return self._state
+
+    @property
+    def clip_job(self) -> int | None:
+        """The queued job whose clip the queue is rendering, or None. While there is one no run starts: Start says
+        so, and Refine more waits."""
+        return self._clip_job
+
+    @property
+    def busy(self) -> bool:
+        """A run is going (or stopping), or the queue is rendering a clip: nothing else may start."""
+        return self._state is not RunState.IDLE or self.running or self._clip_job is not None
+
+    def begin_clip(self, queue_job: int) -> bool:
+        """The queue is about to render the clip of its job `queue_job` (on a thread of its own): no run starts
+        until `end_clip`. False when something is going already."""
+        if self.busy:
+            return False
+        self._clip_job = queue_job
+        self._update_can_refine()
+        self.clipJobChanged.emit(queue_job)
+        return True
+
+    def end_clip(self, queue_job: int) -> None:
+        """The clip of job `queue_job` is no longer rendering (its thread has ended): runs may start again."""
+        if self._clip_job == queue_job:
+            self._clip_job = None
+            self._update_can_refine()
+            self.clipJobChanged.emit(None)
 
     @property
     def worker(self) -> RenderWorker | None:
@@ -427,6 +458,10 @@ class Session(QObject):
                resume: tuple[np.ndarray, int] | None, queue_job: int | None) -> RunHandle | None:
         if self._state is not RunState.IDLE or self.running:
             return None
+        if self._clip_job is not None:
+            self.error.emit(f"Start: the queue is rendering a clip (job {self._clip_job}); a run can start once it "
+                            "is done, or cancel it in the queue.")
+            return None
         try:
             settings.regions_for(len(styles))
         except FudeError as exc:
@@ -543,7 +578,7 @@ class Session(QObject):
         self._update_can_refine()
 
     def _update_can_refine(self) -> None:
-        can = self._refinable is not None and self._state is RunState.IDLE and not self.running
+        can = self._refinable is not None and not self.busy
         if can != self._can_refine:
             self._can_refine = can
             self.canRefineChanged.emit(can)

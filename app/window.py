@@ -45,7 +45,7 @@ from app.panels.run_panel import RunPanel
 from app.panels.save_panel import SavePanel
 from app.panels.settings_panel import SettingsPanel
 from app.panels.size_offer_panel import SizeOfferPanel
-from app.plain_text import plain_label
+from app.plain_text import literal, plain_label
 from app.preferences import Preferences
 from app.refcount_guard import guard_singleton_refcounts
 from app.session import Session
@@ -124,7 +124,8 @@ class MainWindow(QMainWindow):
         self.messages = MessageBar()
         self.content_pane = ImagePane(
             "content", "Content — the creature",
-            "Drop a photo of a creature here, paste one (Ctrl+V) or click to open a file (Ctrl+O)", keeps_alpha=True)
+            "Drop a photo of a creature (or a video) here, paste one (Ctrl+V) or click to open a file (Ctrl+O)",
+            keeps_alpha=True, takes_clips=True)
         self.style_pane = StylePane(
             "Style — the painting",
             "Drop a painting here (or several, to mix them), paste one (Ctrl+V) or click to open a file "
@@ -223,6 +224,7 @@ class MainWindow(QMainWindow):
         after = QHBoxLayout()  # what is done with the pictures next: refine this one, or queue them for later
         after.addWidget(self.run_panel.refine_button, 1)
         after.addWidget(self.queue_panel.add_button, 1)
+        after.addWidget(self.queue_panel.video_button, 1)  # (shown while the content is a clip)
         side.addLayout(after)
         side.addWidget(self.advanced)
 
@@ -307,7 +309,8 @@ class MainWindow(QMainWindow):
             ("&View", (*self.compare.actions, None, self.settings_panel.keep_colours_action,
                        self.settings_panel.match_colours_action, self.regions.mode_action)),
             ("&History", (history.back_action, history.limit_action)),
-            ("&Queue", (self.queue_panel.add_action, self.queue_panel.run_action, self.queue_panel.show_action)),
+            ("&Queue", (self.queue_panel.add_action, self.queue_panel.video_action, self.queue_panel.run_action,
+                        self.queue_panel.show_action)),
             ("&Help", (self.desktop_entry.install_action, None, self.about_action)),
         )
         bar = self.menuBar()
@@ -428,7 +431,8 @@ class MainWindow(QMainWindow):
 
     def ask_close_choice(self, jobs: int) -> CloseChoice:
         """Ask what becomes of the `jobs` unfinished jobs in the queue when the window closes: a CloseChoice."""
-        box = self.close_question(jobs)
+        box = self.close_question(jobs, [e.job.clip.work_folder.name for e in self.queue_panel.queue.unfinished_clips
+                                         if e.job.clip is not None])
         box.exec()
         clicked = box.clickedButton()
         if clicked is box.button(QMessageBox.StandardButton.Save):
@@ -437,13 +441,20 @@ class MainWindow(QMainWindow):
             return CloseChoice.DISCARD
         return CloseChoice.CANCEL
 
-    def close_question(self, jobs: int) -> QMessageBox:
-        """The question closing asks while the queue has `jobs` unfinished jobs (not shown yet)."""
+    def close_question(self, jobs: int, clip_folders: list[str] | None = None) -> QMessageBox:
+        """The question closing asks while the queue has `jobs` unfinished jobs (not shown yet), of which the video
+        jobs keep their finished frames in `clip_folders`."""
         box = QMessageBox(QMessageBox.Icon.Question, "Close Fude",
                           f"{jobs} job{'s are' if jobs != 1 else ' is'} still in the queue.", parent=self)
         box.setObjectName("closeQuestion")
-        box.setInformativeText("Keep them for the next start, or discard them? (A running job is stopped either "
-                               "way; kept, it runs again from the start.)")
+        text = ("Keep them for the next start, or discard them? (A running job is stopped either way; kept, it runs "
+                "again from the start.)")
+        if clip_folders:
+            folders = ", ".join(clip_folders)
+            text += (f"\n\nA video is not kept in the queue, but the frames it has finished are, in {folders} beside "
+                     "the video: Render video… again with the same clip, paintings and settings goes on from the last "
+                     "of them.")
+        box.setInformativeText(literal(text))
         box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                                | QMessageBox.StandardButton.Cancel)
         box.button(QMessageBox.StandardButton.Save).setText("Keep them for next time")

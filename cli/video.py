@@ -164,8 +164,12 @@ class ClipBars(ClipListener):
         self._write(f"{self.clip_name}: {frames} at {plan.width}x{plan.height}, {float(plan.fps):.4g} fps{estimate}")
         if plan.done:
             self._write(f"going on from frame {plan.done + 1}: {plan.done} are done in {plan.work_folder}")
+        # tqdm's own rate and time left would count the first frame (from noise, several times a later one's) in
+        # with the rest: the bar shows the clip's own figures, from the later frames, in its postfix instead
         self.clip_bar = tqdm(total=plan.frames, initial=plan.done, unit="frame", desc="clip", disable=self.quiet,
-                             dynamic_ncols=True, file=sys.stderr, position=0)
+                             dynamic_ncols=True, file=sys.stderr, position=0,
+                             bar_format=("{desc}: {n_fmt} [{elapsed}{postfix}]" if plan.frames is None else
+                                         "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"))
 
     def on_frame_started(self, index: int, frames: int | None, fresh: bool) -> None:
         label = f"frame {index}" + (" (afresh)" if fresh and index > 1 else "")

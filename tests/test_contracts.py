@@ -18,7 +18,8 @@ THIRD_PARTY_PRIVATE = {"EpsImagePlugin.EpsImageFile._open", "ctypes._Pointer"}
 LAYERS = (
     ("app.window",),
     ("app.panels",),
-    ("app.widgets", "app.session", "app.job_queue", "app.worker", "app.preferences", "app.memory_probe", "app.fetch"),
+    ("app.widgets", "app.session", "app.job_queue", "app.worker", "app.video_worker", "app.preferences",
+     "app.memory_probe", "app.fetch"),
     ("app.single_instance", "app.file_open"),
     ("app.background", "app.loaded_image", "app.qimage", "app.plain_text", "app.refcount_guard",
      "app.region_painting", "app.open_request", "app.icon"),

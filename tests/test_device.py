@@ -131,3 +131,16 @@ def test_the_screen_measures_a_real_convolution_in_each_precision():
     kept = device_module.screened(["fp32", "bf16"], lambda p: seconds[p.name])
     assert kept[0] == "fp32" and kept[1:] in ([], ["bf16"])
     assert ("bf16" in kept) == (seconds["bf16"] <= device_module.SCREEN_SLOWER * seconds["fp32"])
+
+
+def test_a_burst_of_load_during_the_fp32_screen_does_not_let_an_emulated_precision_through():
+    # the first fp32 timing was hit by other work (50 ms instead of 1 ms); timed again after bf16, it is 1 ms
+    timings = {"fp32": [0.05, 0.001], "bf16": [0.01]}
+    asked: list[str] = []
+
+    def seconds(precision: Precision) -> float:
+        asked.append(precision.name)
+        return timings[precision.name].pop(0)
+
+    assert device_module.screened(["fp32", "bf16"], seconds) == ["fp32"]
+    assert asked == ["fp32", "bf16", "fp32"]

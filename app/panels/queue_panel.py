@@ -1,12 +1,16 @@
 """The queue, as the window shows it: Add to queue (a button and a menu action), the list of jobs with their
 status, Up, Down, Remove, Cancel, the folder the pictures go to and Run / Pause queue, in a dock beside the
-canvas, and the offer of the jobs kept from the last time (Restore / Discard) at its top. Every change goes
-through app/job_queue.py's JobQueue; this panel keeps no state of its own."""
+canvas, and the offer of the jobs kept from the last time (Restore / Discard) at its top; and Render video… (a
+button beside Add to queue while the content is a clip, and a menu action), which asks where the video goes and
+queues the whole clip. A video job's row shows its frames done, seconds a frame, time left and its latest frame.
+Every change goes through app/job_queue.py's JobQueue; this panel keeps no state of its own."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QSize, Qt, Slot
 from PySide6.QtGui import QAction, QBrush, QColor, QFont, QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -24,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.job_queue import JobQueue, JobStatus, QueueEntry
+from app.panels.run_panel import format_duration
 from app.plain_text import breakable, literal, plain_label
 from app.preferences import Preferences
 from app.qimage import to_qimage
@@ -31,30 +36,68 @@ from app.session import Session
 from app.widgets.actions import make_action
 from app.widgets.message_bar import MessageBar
 from app.widgets.render_controls import format_lam
+from engine.names import render_file_stem
 from engine.queue_store import QueueStore
 from engine.settings import describe_iterations
 
 ICON_SIZE = QSize(48, 48)
 DOCK_WIDTH = 300
 STATUS_COLOURS = {JobStatus.DONE: "#2e7d32", JobStatus.FAILED: "#c62828", JobStatus.CANCELLED: "#8a8a8a"}
+VIDEO_FILTER = "MP4 video (*.mp4);;Animated WebP (*.webp);;Animated GIF (*.gif)"
+VIDEO_SUFFIXES = (".mp4", ".webp", ".gif")
 
 
 def describe_job(position: int, entry: QueueEntry) -> str:
     """The three lines a job shows in the list: its pictures; its size, lam and iterations; how it stands."""
     job = entry.job
     settings = job.settings
-    figures = f"{settings.size} px · lam {format_lam(settings.lam)} · {describe_iterations(settings, brief=True)}"
-    return f"{position}. {job.content.name} → {' + '.join(job.style_names)}\n{figures}\n{describe_status(entry)}"
+    lam = f"lam {format_lam(settings.lam)} · {describe_iterations(settings, brief=True)}"
+    clip = job.clip
+    if clip is None:
+        figures = f"{settings.size} px · {lam}"
+        title = f"{position}. {job.content.name} → {' + '.join(job.style_names)}"
+    else:
+        frames = f"{clip.frames} frames" if clip.frames is not None else "frames: unknown"
+        figures = f"video · {clip.size[0]} × {clip.size[1]} · {frames} · {lam}"
+        title = f"{position}. {job.content.name} → {' + '.join(job.style_names)} → {clip.output.name}"
+    return f"{title}\n{figures}\n{describe_status(entry)}"
 
 
 def describe_status(entry: QueueEntry) -> str:
     if entry.status is JobStatus.DONE:
-        return "saved as " + entry.path.replace("\\", "/").rsplit("/", 1)[-1]
+        name = entry.path.replace("\\", "/").rsplit("/", 1)[-1]
+        if entry.job.clip is not None:
+            return f"written: {name}" + (f"; {entry.message}" if entry.message else "")
+        return "saved as " + name
     if entry.status is JobStatus.RUNNING:
-        return "running…"
+        return describe_clip_run(entry) if entry.job.clip is not None else "running…"
     if not entry.message:
         return entry.status.value
     return f"{entry.status.value}{': ' if entry.status is JobStatus.FAILED else ' '}{entry.message}"
+
+
+def describe_clip_run(entry: QueueEntry) -> str:
+    """How a running video job stands: its frames done of the clip's, seconds a frame and the time left."""
+    clip, plan, progress = entry.job.clip, entry.plan, entry.progress
+    if clip is None:
+        return "running…"
+    if entry.encoding:
+        return f"writing {clip.output.name}…"
+    total = (progress.frames if progress is not None else plan.frames if plan is not None else None) or clip.frames
+    of = f" of {total}" if total else ""
+    if progress is None:
+        if plan is None:
+            return "starting…"
+        resumed = f"going on after frame {plan.done}, " if plan.done else ""
+        estimate = f" · about {format_duration(plan.seconds)} for the clip" if plan.seconds is not None else ""
+        return f"{resumed}frame {plan.done + 1}{of}…{estimate}"
+    left = f" · {format_duration(progress.seconds_left)} left" if progress.seconds_left is not None else ""
+    return f"{progress.index}{of} frames · {progress.seconds_per_frame:.1f} s a frame{left}"
+
+
+def video_file_name(clip: Path, style_names: tuple[str, ...]) -> str:
+    """The name Render video… suggests: "<clip stem>_in_<painting stems>.mp4"."""
+    return render_file_stem(clip.stem, style_names) + ".mp4"
 
 
 class QueuePanel(QObject):
@@ -67,7 +110,8 @@ class QueuePanel(QObject):
         self._session = session
         self._preferences = preferences
         self._dialog_parent = dialog_parent
-        self._icons: dict[int, QIcon] = {}  # each job's content thumbnail, made once
+        # each job's thumbnail, made once from its content (a video job: again from each latest frame)
+        self._icons: dict[int, tuple[np.ndarray, QIcon]] = {}
         self.queue = JobQueue(session, self, store)
         self.queue.error.connect(messages.show_error)
         self.queue.info.connect(messages.show_info)
@@ -81,6 +125,10 @@ class QueuePanel(QObject):
         self.add_action = make_action(self, "&Add to queue", self.add_current,
                                       ["Ctrl+Shift+Return", "Ctrl+Shift+Enter"])
         self.run_action = make_action(self, "&Run queue", self.toggle_running)
+        self.video_button = QPushButton("Render video…")
+        self.video_button.setObjectName("renderVideoButton")
+        self.video_button.clicked.connect(self.render_video)
+        self.video_action = make_action(self, "Render &video…", self.render_video)
 
         self.list = QListWidget()
         self.list.setObjectName("queueList")
@@ -218,6 +266,46 @@ class QueuePanel(QObject):
             self._select(job_id)
         return job_id
 
+    def suggested_video_path(self) -> Path | None:
+        """Where Render video… suggests writing the clip in the Content pane: in the queue's folder, else beside
+        the clip, as "<clip stem>_in_<painting stems>.mp4". None when the content is not a clip."""
+        content = self._session.content
+        if content is None or content.clip is None:
+            return None
+        folder = Path(self.queue.folder) if self.queue.folder else content.clip.path.parent
+        return folder / video_file_name(content.clip.path, tuple(s.name for s in self._session.styles))
+
+    def render_video(self) -> int | None:
+        """Ask where the video goes, then queue the whole clip with the paintings and settings in use, and run it
+        when the queue has nothing else waiting; the job's id, or None."""
+        suggested = self.suggested_video_path()
+        if suggested is None or not self._session.styles:
+            self.queue.add_video(self._session.content, self._session.styles, self._session.settings, Path())
+            return None  # (it says what is missing)
+        path, _ = QFileDialog.getSaveFileName(self._dialog_parent, "Render video", str(suggested), VIDEO_FILTER)
+        if not path:
+            return None
+        output = Path(path)
+        if output.suffix.lower() not in VIDEO_SUFFIXES and not output.suffix:
+            output = output.with_suffix(".mp4")
+        return self.add_video(output)
+
+    def add_video(self, output: Path) -> int | None:
+        """Queue the clip in the Content pane to be written to `output`; the job's id, or None."""
+        session = self._session
+        job_id = self.queue.add_video(session.content, session.styles, session.settings, output)
+        if job_id is None:
+            return None
+        self.dock.show()
+        self._select(job_id)
+        if not self.queue.active:
+            if self.queue.waiting == 1:
+                self.queue.start()  # only this clip waits: render it now
+            else:
+                self.queue.info.emit(f"The clip is job {job_id} in the queue: Run queue renders it after the "
+                                     "jobs before it.")
+        return job_id
+
     def selected_id(self) -> int | None:
         items = self.list.selectedItems()
         return int(items[0].data(Qt.ItemDataRole.UserRole)) if items else None
@@ -253,8 +341,8 @@ class QueuePanel(QObject):
         return folder
 
     def toggle_running(self) -> None:
-        """Run the queue (asking for a folder first when there is none), or pause it."""
-        if not self.queue.active and not self.queue.folder and self.choose_folder() is None:
+        """Run the queue (asking for a folder first when a picture job needs one), or pause it."""
+        if not self.queue.active and self.queue.needs_folder and self.choose_folder() is None:
             return
         self.queue.toggle()
 
@@ -269,11 +357,13 @@ class QueuePanel(QObject):
 
     def _icon(self, entry: QueueEntry) -> QIcon:
         job = entry.job
-        if job.id not in self._icons:
-            image = to_qimage(job.content.array).scaled(ICON_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
-                                                         Qt.TransformationMode.SmoothTransformation)
-            self._icons[job.id] = QIcon(QPixmap.fromImage(image))
-        return self._icons[job.id]
+        source = entry.thumbnail if entry.thumbnail is not None else job.content.array
+        made = self._icons.get(job.id)
+        if made is None or made[0] is not source:
+            image = to_qimage(source).scaled(ICON_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+                                             Qt.TransformationMode.SmoothTransformation)
+            made = self._icons[job.id] = (source, QIcon(QPixmap.fromImage(image)))
+        return made[1]
 
     @Slot()
     def _show_jobs(self) -> None:
@@ -315,6 +405,14 @@ class QueuePanel(QObject):
         tip = "" if ready else " (first a content picture and a painting)"
         for widget in (self.add_button, self.dock_add_button, self.add_action):
             widget.setEnabled(ready)
+        content = self._session.content
+        clip = content is not None and content.clip is not None
+        self.video_button.setVisible(clip)  # only for a clip: beside a picture it would only be in the way
+        for video in (self.video_button, self.video_action):
+            video.setEnabled(clip and ready)
+            video.setToolTip("Render the whole clip in the Content pane with these paintings and settings, as a "
+                             "job in the queue (its frames are kept as they finish: stopped, it goes on from there)"
+                             + ("" if clip and ready else " (first a video in the Content pane and a painting)"))
         for button in (self.add_button, self.dock_add_button):
             button.setToolTip("Keep these pictures and settings as a job in the queue, to render later "
                               f"(Ctrl+Shift+Enter){tip}")

@@ -92,6 +92,7 @@ class RunPanel(QObject):
         session.memoryWarning.connect(self._on_memory_warning)
         session.restoredChanged.connect(self._on_restored)
         session.canRefineChanged.connect(self._on_can_refine)
+        session.clipJobChanged.connect(self._on_clip_job)
         self._progress.setRange(0, PROGRESS_STEPS)
         self._on_pictures()
         self._on_state(session.state)
@@ -106,7 +107,8 @@ class RunPanel(QObject):
 
     @Slot(object)
     def _on_state(self, state: RunState) -> None:
-        self.start_button.setEnabled(state is RunState.IDLE and self._session.ready)
+        self.start_button.setEnabled(state is RunState.IDLE and self._session.ready
+                                     and self._session.clip_job is None)
         self.start_action.setEnabled(state is RunState.IDLE)
         self.pause_button.setEnabled(state.active)
         self.pause_button.setText("Resume" if state is RunState.PAUSED else "Pause")
@@ -117,6 +119,15 @@ class RunPanel(QObject):
             self._stats.setText(self._stats.text() + " · stopping…")
         elif state is RunState.PAUSED and self._session.last_progress is not None:
             self._on_progress(self._session.last_progress)
+
+    @Slot(object)
+    def _on_clip_job(self, job: int | None) -> None:
+        """While the queue renders a clip nothing else runs: Start waits, and the line under the canvas says why."""
+        self._on_state(self._session.state)
+        if job is not None:
+            self._stats.setText(f"The queue is rendering a clip (job {job}); Start waits for it.")
+        elif self._stats.text().startswith("The queue is rendering a clip"):
+            self._stats.setText("")
 
     @Slot(bool)
     def _on_can_refine(self, can: bool) -> None:
@@ -141,7 +152,7 @@ class RunPanel(QObject):
         session = self._session
         content = session.content
         self._canvas.set_content(None if content is None else to_qimage(content.shown))
-        self.start_button.setEnabled(session.state is RunState.IDLE and session.ready)
+        self.start_button.setEnabled(session.state is RunState.IDLE and session.ready and session.clip_job is None)
         if content is None and not session.styles:
             hint = ("Drop a photo of a creature on Content and a painting on Style (from your files or a web "
                     "browser, or paste them), then press Start.")

@@ -1,8 +1,10 @@
 """A picture slot (the content): a drop, paste and open target that shows the picture, its name and size, and
 emits the loaded picture or an error that names the file. A failed load keeps the previous picture. A pane that
 `keeps_alpha` (the content's) sets a picture's transparency aside (LoadedImage.alpha) and shows it over a
-checkerboard; any other flattens it onto white. The style pane (app/widgets/style_pane.py) builds on it to hold
-several pictures."""
+checkerboard; any other flattens it onto white. A pane that `takes_clips` (the content's) also takes a video file:
+a file that is not a picture is probed as a clip, and its first frame is shown and emitted as the picture, with the
+clip's ClipInfo in LoadedImage.clip. The style pane (app/widgets/style_pane.py) builds on it to hold several
+pictures."""
 
 from __future__ import annotations
 
@@ -42,12 +44,18 @@ from app.loaded_image import LoadedImage
 from app.plain_text import literal, plain_label
 from app.qimage import to_qimage, to_rgba_array
 from app.widgets.preview_canvas import draw_image, fit_rect
-from engine.errors import FudeError, ImageError
+from engine.errors import FudeError, ImageError, VideoError
 from engine.images import check_pixel_count, decode_image, decode_picture, load_image, load_picture
 from engine.names import clean_name
 from engine.transparency import flatten, split_alpha
+from engine.video_io import first_frame
 
 IMAGE_FILTER = "Pictures (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff);;All files (*)"
+CLIP_FILTER = ("Pictures and videos (*.png *.jpg *.jpeg *.webp *.bmp *.gif *.tif *.tiff *.mp4 *.mov *.m4v *.mkv *.webm "
+               "*.avi *.flv *.mpg *.mpeg *.ts *.ogv *.wmv);;All files (*)")
+# how engine.images says a file is in no picture format it knows: only such a file is tried as a clip (a picture
+# that is damaged, too large or missing keeps its own message)
+NOT_A_PICTURE = "is not an image Fude can read"
 QT_IMAGE_FORMAT = "application/x-qt-image"
 ACCENT = QColor("#3b6fb6")
 
@@ -112,10 +120,11 @@ class ImagePane(QFrame):
     busyChanged = Signal(bool)
 
     def __init__(self, role: str, title: str, hint: str, parent: QWidget | None = None,
-                 keeps_alpha: bool = False) -> None:
+                 keeps_alpha: bool = False, takes_clips: bool = False) -> None:
         super().__init__(parent)
         self.role = role
         self.keeps_alpha = keeps_alpha
+        self.takes_clips = takes_clips
         self.hint = hint
         self.start_folder = ""
         self.setObjectName(f"{role}Pane")
@@ -211,14 +220,34 @@ class ImagePane(QFrame):
 
     def load_path(self, path: str | os.PathLike[str]) -> bool:
         try:
-            array, alpha = load_picture(path) if self.keeps_alpha else (load_image(path), None)
+            image = self._read_file(path)
         except FudeError as exc:
             self.failed.emit(str(exc))
             return False
-        if not self.take(LoadedImage(array, Path(path).name, os.fspath(path), alpha)):
+        if not self.take(image):
             return False
         self.fileLoaded.emit(os.fspath(path))
         return True
+
+    def _read_file(self, path: str | os.PathLike[str]) -> LoadedImage:
+        """The picture in the file at `path`, or (a pane that takes clips) a clip's first frame; a FudeError naming
+        the file otherwise. A picture is tried first: a GIF is a picture here."""
+        name = Path(path).name
+        try:
+            array, alpha = load_picture(path) if self.keeps_alpha else (load_image(path), None)
+        except ImageError as exc:
+            if not self.takes_clips or not exc.reason.startswith(NOT_A_PICTURE):
+                raise
+            try:
+                frame, clip = first_frame(path)
+            except VideoError as clip_exc:
+                if clip_exc.reason.startswith("is not a video"):  # neither: one message that says both
+                    raise ImageError(path, "is not an image or a video Fude can read (pictures: PNG, JPEG, "
+                                     "WebP, GIF, BMP, TIFF; videos: MP4, MOV, MKV, WebM, AVI, FLV, MPEG, Ogg, "
+                                     "WMV)") from None
+                raise
+            return LoadedImage(frame, name, os.fspath(path), clip=clip)
+        return LoadedImage(array, name, os.fspath(path), alpha)
 
     def load_bytes(self, data: bytes, name: str) -> bool:
         try:
@@ -302,7 +331,8 @@ class ImagePane(QFrame):
         return f"Open the {self.role} picture"
 
     def open_dialog(self) -> bool:
-        path, _ = QFileDialog.getOpenFileName(self, self.dialog_caption(), self.start_folder, IMAGE_FILTER)
+        kinds = CLIP_FILTER if self.takes_clips else IMAGE_FILTER
+        path, _ = QFileDialog.getOpenFileName(self, self.dialog_caption(), self.start_folder, kinds)
         return self.load_path(path) if path else False
 
     def _on_fetched(self, data: bytes, url: str) -> None:
