@@ -176,14 +176,15 @@ class Timings:
 
 
 def render_video(clip_path: Path, out: Path, style: np.ndarray, settings, steadiness: float,
-                 backends) -> tuple[list[np.ndarray], Timings]:
+                 backends, duration: float | None = None) -> tuple[list[np.ndarray], Timings]:
     """The clip rendered as `main.py video` renders it; its frames as the runs made them, and their times."""
     from engine.clip_folder import ClipFolder
     from engine.video import VideoJob, VideoRun
     from engine.video_settings import VideoSettings
 
     timings = Timings()
-    job = VideoJob(clip_path, (style,), ("style",), settings, out, VideoSettings(steadiness=steadiness))
+    job = VideoJob(clip_path, (style,), ("style",), settings, out,
+                   VideoSettings(steadiness=steadiness, duration=duration))
     outcome = VideoRun(job, backends, _timing_listener(timings)).run()
     folder = ClipFolder(out)
     return [folder.read_frame(k) for k in range(1, outcome.frames + 1)], timings
@@ -240,8 +241,9 @@ def real_clip(args: argparse.Namespace, style: np.ndarray, settings, backends) -
     backend = backends.get(settings)
     contents = decode(args.clip, args.clip_size, args.clip_frames)
     height, width = contents[0].shape[:2]
-    fps = 25
-    duration = len(contents) / fps
+    from engine.video_io import probe
+
+    duration = len(contents) / float(probe(args.clip).fps)  # the part of the clip those frames are
     print(f"real clip {args.clip.name}: {width}x{height} px, {len(contents)} frames", flush=True)
     with tempfile.TemporaryDirectory(prefix="fude-bench-clip-") as folder:
         work = Path(folder)
@@ -252,26 +254,11 @@ def real_clip(args: argparse.Namespace, style: np.ndarray, settings, backends) -
         alone_style = float(np.mean(style_losses(backend, alone, contents, style, settings)))
         print(f"  one by one: E_warp {alone_warp:.5f}, style loss {alone_style:.4f}, {alone_seconds:.1f} s/frame",
               flush=True)
-        from engine.clip_folder import ClipFolder
-        from engine.video import VideoJob, VideoRun
-        from engine.video_settings import VideoSettings
-
         out = args.sheet.with_suffix(".mp4") if args.sheet else work / "clip.mp4"
-        timings = Timings()
-        listener = _timing_listener(timings)
-        job = VideoJob(args.clip, (style,), ("style",), settings, out,
-                       VideoSettings(steadiness=DEFAULT_STEADINESS, duration=duration))
-        outcome = VideoRun(job, backends, listener).run()
-        folder_of = ClipFolder(out)
-        frames = [folder_of.read_frame(k) for k in range(1, outcome.frames + 1)]
+        frames, timings = render_video(args.clip, out, style, settings, DEFAULT_STEADINESS, backends, duration)
         warp = flow_warping_error(frames, contents[:len(frames)])
         strength = float(np.mean(style_losses(backend, frames, contents[:len(frames)], style, settings)))
-        first = np.mean(timings.first) if timings.first else float("nan")
-        later = np.mean(timings.later) if timings.later else float("nan")
-        print(f"  video, steadiness {DEFAULT_STEADINESS:g}: E_warp {warp:.5f} ({warp / alone_warp:.2f}x one by one), "
-              f"style loss {strength:.4f} ({strength / alone_style:.2f}x), first frame {first:.1f} s, later "
-              f"{later:.1f} s ({later / first:.2f}x) in {np.mean(timings.iterations or [0]):.0f} iterations, "
-              f"reliable {np.mean(timings.reliable or [0]):.2f}, {len(timings.first) - 1} scene cuts", flush=True)
+        print("  " + _video_line(DEFAULT_STEADINESS, warp, alone_warp, strength, alone_style, timings), flush=True)
         if args.sheet:
             from PIL import Image
 
@@ -280,6 +267,17 @@ def real_clip(args: argparse.Namespace, style: np.ndarray, settings, backends) -
             Image.fromarray(np.concatenate(rows, axis=0)).save(args.sheet)
             print(f"  strip (rows: clip, one by one, video; frames {[k + 1 for k in picks]}): {args.sheet}; "
                   f"the video: {out}", flush=True)
+
+
+def _video_line(steadiness: float, warp: float, alone_warp: float, strength: float, alone_style: float,
+                timings: Timings) -> str:
+    """One video render's figures against the same frames one by one."""
+    first = np.mean(timings.first) if timings.first else float("nan")
+    later = np.mean(timings.later) if timings.later else float("nan")
+    return (f"video, steadiness {steadiness:g}: E_warp {warp:.5f} ({warp / alone_warp:.2f}x one by one), "
+            f"style loss {strength:.4f} ({strength / alone_style:.2f}x), first frame {first:.1f} s, later "
+            f"{later:.1f} s ({later / first:.2f}x) in {np.mean(timings.iterations or [0]):.0f} iterations, "
+            f"reliable {np.mean(timings.reliable or [0]):.2f}, {len(timings.first) - 1} scene cuts")
 
 
 def _timing_listener(timings: Timings):
@@ -363,12 +361,7 @@ def main() -> None:
                                            backends)
             warp = warping_error(frames, clip)
             strength = float(np.mean(style_losses(backend, frames, clip.frames, style, settings)))
-            first = np.mean(timings.first) if timings.first else float("nan")
-            later = np.mean(timings.later) if timings.later else float("nan")
-            print(f"video, steadiness {steadiness:g}: E_warp {warp:.5f} ({warp / alone_warp:.2f}x one by one), "
-                  f"style loss {strength:.4f} ({strength / alone_style:.2f}x), first frame {first:.1f} s, later "
-                  f"{later:.1f} s ({later / first:.2f}x) in {np.mean(timings.iterations or [0]):.0f} iterations, "
-                  f"reliable {np.mean(timings.reliable or [0]):.2f}, {len(timings.first) - 1} scene cuts", flush=True)
+            print(_video_line(steadiness, warp, alone_warp, strength, alone_style, timings), flush=True)
         still_count = args.still_frames or args.frames
         still = [clip.frames[0]] * still_count
         still_path = work / "still.mkv"
