@@ -10,9 +10,11 @@ shows it and calls its commands.
 A video job (`add_video`: Render video…) renders a whole clip to the file chosen for it: it runs as a VideoWorker
 (app/video_worker.py) of the queue's own, and while it does the session is kept busy (Session.begin_clip), so
 neither Start nor another job runs beside it. Its entry follows the clip: the plan, the latest finished frame and
-its thumbnail. Video jobs are not kept in the store (which would have to store the clip's and the output's paths
-and open them again later): what keeps a clip's work is its own work folder, OUTPUT.parts, from which Render video…
-with the same clip, paintings and settings goes on."""
+its thumbnail. A video job is kept in the store whole (engine/queue_store.py): a copy of its clip, its frames as
+they finish, and only the *name* of its video, so that the next start (after a close or a crash) offers to go on
+with it and writes it to the queue's folder. When it is cancelled, removed or discarded, its finished frames move
+beside its video as OUTPUT.parts, from which Render video… with the same clip, paintings and settings goes on (as it
+does from the frames of a video job that could not be kept)."""
 
 from __future__ import annotations
 
@@ -28,11 +30,11 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from app.loaded_image import LoadedImage
 from app.session import STOP_WAIT_S, RunHandle, Session
 from app.video_worker import VideoWorker
-from engine.clip_folder import work_folder_for
+from engine.clip_folder import move_work_folder, work_folder_for
 from engine.driver import RunOutcome
 from engine.errors import FudeError, OutOfMemory
 from engine.names import render_file_stem
-from engine.queue_store import QueueStore, StoredJob
+from engine.queue_store import ClipToKeep, QueueStore, StoredJob
 from engine.saving import save_result
 from engine.settings import RenderSettings
 from engine.video import ClipOutcome, ClipPlan, ClipProgress, VideoJob, VideoRun
@@ -56,16 +58,29 @@ class JobStatus(StrEnum):
 class ClipRender:
     """What a video job adds to a picture job: the clip, the file it is written to, and how it is rendered."""
 
-    clip: Path
-    output: Path
+    clip: Path  # the clip rendered (the store's copy of it while the store keeps the job)
+    output: Path | None  # None: a job kept from before, written under `name` in the queue's folder when it starts
     video: VideoSettings
     frames: int | None  # about how many frames the clip gives (None: it does not say)
     size: tuple[int, int]  # the frames' size
+    name: str = ""  # the video's file name (when `output` is None)
+    kept_frames: Path | None = None  # its work folder in the store (None: OUTPUT.parts beside the output)
 
     @property
-    def work_folder(self) -> Path:
-        """Where its finished frames are kept (OUTPUT.parts): what a later Render video… goes on from."""
-        return work_folder_for(self.output)
+    def output_name(self) -> str:
+        return self.output.name if self.output is not None else self.name
+
+    @property
+    def work_folder(self) -> Path | None:
+        """Where its finished frames are kept now (None: nowhere yet)."""
+        if self.kept_frames is not None:
+            return self.kept_frames
+        return work_folder_for(self.output) if self.output is not None else None
+
+    @property
+    def frames_left_in(self) -> str:
+        """The name of the folder its finished frames are left in when it is not kept: OUTPUT.parts."""
+        return work_folder_for(self.output_name).name
 
 
 @dataclass(frozen=True)
@@ -120,6 +135,7 @@ class JobQueue(QObject):
     setAside = Signal(object)  # tuple[Path, ...]: what the store could not read and moved aside
     error = Signal(str)  # something the user must see, naming the job or the file
     info = Signal(str)  # a note that needs no answer
+    clipFrame = Signal(int, object)  # a video job's id and its latest finished frame (H x W x 3 uint8)
 
     def __init__(self, session: Session, parent: QObject | None = None, store: QueueStore | None = None) -> None:
         super().__init__(parent)
@@ -132,6 +148,7 @@ class JobQueue(QObject):
         self._active = False
         self._running: RunHandle | None = None  # the run of a job (whose entry may have been removed since)
         self._clip: VideoWorker | None = None  # the worker of the video job under way (its `tag`: the job's id)
+        self._release_later: dict[int, QueuedJob] = {}  # kept video jobs to take out of the store once they stop
         self._cancelling: int | None = None  # the running job's id once it was asked to stop
         self._saved = 0  # pictures written since the queue was last started
         self._written: list[str] = []  # ... and the names of the videos
@@ -233,23 +250,46 @@ class JobQueue(QObject):
                             "choose another name.")
             return None
         try:
-            checked = VideoRun(self._video_job(content.clip.path, styles, settings, clip)).check()
+            checked = VideoRun(self._video_job(styles, settings, clip)).check()
         except FudeError as exc:
             self.error.emit(f"Render video: {exc}")
             return None
         clip = replace(clip, frames=checked.frames, size=checked.size)
-        job = QueuedJob(self._next_id, content, tuple(styles), settings, clip=clip)
+        key, clip = self._keep_clip(content, styles, settings, clip)
+        job = QueuedJob(self._next_id, content, tuple(styles), settings, key, clip)
         self._next_id += 1
         self._entries.append(QueueEntry(job))
+        self._write_order()
         self.jobsChanged.emit()
         self._start_soon()
         return job.id
 
-    @staticmethod
-    def _video_job(path: Path, styles: Sequence[LoadedImage], settings: RenderSettings,
-                   clip: ClipRender) -> VideoJob:
-        return VideoJob(path, tuple(s.array for s in styles), tuple(s.name for s in styles), settings, clip.output,
-                        clip.video)
+    def _keep_clip(self, content: LoadedImage, styles: Sequence[LoadedImage], settings: RenderSettings,
+                   clip: ClipRender) -> tuple[str, ClipRender]:
+        """Keep a new video job in the store, with a copy of its clip, its frames going to the store from now on
+        (the frames already beside its video, OUTPUT.parts, of the same render, move there first); its key and
+        its clip as it runs. ("", `clip`) when it cannot be kept: it then runs as it is, and that is said once."""
+        if self._store is None or content.clip is None or clip.output is None:
+            return "", clip
+        try:
+            key = self._store.add(content.array, content.name, [s.array for s in styles], [s.name for s in styles],
+                                  settings, content.alpha, ClipToKeep(clip.clip, clip.output.name, clip.video))
+        except FudeError as exc:
+            self._say_store_failed(exc)
+            return "", clip
+        stored = self._store.clip_of(key, clip.clip, clip.output.name, clip.video)
+        beside = work_folder_for(clip.output)
+        if beside.exists() and not move_work_folder(beside, stored.work_folder):
+            self._store.remove(key)  # its frames stay beside the video, and it goes on from there
+            return "", clip
+        return key, replace(clip, clip=stored.file, kept_frames=stored.work_folder)
+
+    def _video_job(self, styles: Sequence[LoadedImage], settings: RenderSettings, clip: ClipRender) -> VideoJob:
+        """The engine's job for a video job's clip: written to its output, or, for a job kept from before, under
+        its name in the queue's folder, never over a file there."""
+        output = clip.output if clip.output is not None else Path(self._folder) / clip.name
+        return VideoJob(clip.clip, tuple(s.array for s in styles), tuple(s.name for s in styles), settings, output,
+                        clip.video, work_folder=clip.kept_frames, replace_output=clip.output is not None)
 
     def remove(self, job_id: int) -> bool:
         """Take a job out of the queue; the running one is cancelled first (its picture still reaches the
@@ -306,8 +346,10 @@ class JobQueue(QObject):
 
     @property
     def needs_folder(self) -> bool:
-        """A picture job is waiting and there is no folder for its picture (a video job has its own file)."""
-        return not self._folder and any(e.status is JobStatus.WAITING and e.job.clip is None for e in self._entries)
+        """A picture job (or a video job kept from before) is waiting and there is no folder to write it to (a video
+        job added now has its own file)."""
+        return not self._folder and any(e.status is JobStatus.WAITING and (e.job.clip is None or e.job.clip.output
+                                                                           is None) for e in self._entries)
 
     def start(self) -> bool:
         """Run the waiting jobs, one after another; False, with an error, when a picture job waits and there is no
@@ -369,7 +411,12 @@ class JobQueue(QObject):
             content = LoadedImage(stored.content, stored.content_name, alpha=stored.content_alpha)
             styles = tuple(LoadedImage(style, name) for style, name in zip(stored.styles, stored.style_names,
                                                                            strict=True))
-            restored.append(QueueEntry(QueuedJob(self._next_id, content, styles, stored.settings, stored.key)))
+            clip = None
+            if stored.clip is not None:
+                kept = stored.clip
+                clip = ClipRender(kept.file, None, kept.video, None, (content.width, content.height),
+                                  kept.output_name, kept.work_folder)
+            restored.append(QueueEntry(QueuedJob(self._next_id, content, styles, stored.settings, stored.key, clip)))
             self._next_id += 1
             if self._store is not None:
                 self._store.adopt(stored.key)
@@ -381,10 +428,14 @@ class JobQueue(QObject):
         return len(restored)
 
     def discard_offered(self) -> None:
-        """Throw away the jobs kept from before (the user declined them)."""
+        """Throw away the jobs kept from before (the user declined them); a video job's finished frames move to
+        the queue's folder (as <video name>.parts) when there is one."""
         offered, self._offered = self._offered, ()
         if self._store is not None:
             for stored in offered:
+                kept = stored.clip
+                if kept is not None and self._folder and kept.work_folder.exists():
+                    move_work_folder(kept.work_folder, work_folder_for(Path(self._folder) / kept.output_name))
                 self._store.remove(stored.key)
         self._write_order()
         self.offeredChanged.emit(0)
@@ -401,7 +452,7 @@ class JobQueue(QObject):
         if not keep and self._store is not None:
             for entry in self._entries:
                 if not entry.status.finished and entry.job.key:
-                    self._store.remove(entry.job.key)
+                    self._release(entry.job)
             try:
                 self._store.set_order([job.key for job in self._offered])
             except FudeError:
@@ -421,8 +472,28 @@ class JobQueue(QObject):
 
     def _forget(self, job: QueuedJob) -> None:
         if self._store is not None and job.key:
-            self._store.remove(job.key)
+            if self._clip is not None and self._clip.tag == job.id:
+                self._release_later[job.id] = job  # its clip is still rendering: once it has stopped
+            else:
+                self._release(job)
             self._write_order()
+
+    def _release(self, job: QueuedJob) -> None:
+        """Take `job` out of the store. A video job's finished frames move beside its video first (OUTPUT.parts,
+        as the command line leaves them: Render video… with the same clip and settings goes on from them, or only
+        encodes them again); where they cannot move (no folder for its video yet, or that folder is taken), the
+        job is left in the store, to be offered at the next start."""
+        store, clip = self._store, job.clip
+        if store is None or not job.key:
+            return
+        frames = clip.kept_frames if clip is not None else None
+        if clip is not None and frames is not None and frames.exists():
+            output = clip.output or (Path(self._folder) / clip.name if self._folder else None)
+            if output is None or not move_work_folder(frames, work_folder_for(output)):
+                self.info.emit(f"Queue job {job.id}: its finished frames are kept in Fude's data folder; the next "
+                               "start offers to go on with it.")
+                return
+        store.remove(job.key)
 
     def _write_order(self) -> None:
         """Keep the order of the jobs still to run (those offered from before first, while unanswered)."""
@@ -498,12 +569,17 @@ class JobQueue(QObject):
         """Start rendering video job `job`'s clip on a worker of its own, the session kept busy meanwhile; False,
         with the job marked failed, when it cannot start."""
         clip = job.clip
-        if clip is None or not self._session.begin_clip(job.id):
+        if clip is None:
             return False
-        worker = VideoWorker(self._video_job(clip.clip, job.styles, job.settings, clip), self._session.backends,
-                             job.id, self)
+        if clip.output is None and not self._folder:
+            self._set(job.id, JobStatus.FAILED, "there is no folder for its video (Folder…); its frames are kept")
+            return False
+        if not self._session.begin_clip(job.id):
+            return False
+        worker = VideoWorker(self._video_job(job.styles, job.settings, clip), self._session.backends, job.id, self)
         worker.planned.connect(self._on_clip_planned)
         worker.frameDone.connect(self._on_clip_frame)
+        worker.framePicture.connect(self.clipFrame)
         worker.encoding.connect(self._on_clip_encoding)
         worker.notice.connect(self._on_clip_notice)
         worker.finished.connect(self._on_clip_finished)
@@ -549,13 +625,19 @@ class JobQueue(QObject):
         clip = entry.job.clip
         if outcome.cancelled or outcome.output is None:
             total = f" of {clip.frames}" if clip.frames else ""
+            if self._cancelling != job_id and entry.job.key:
+                where = "kept for the next start"
+            else:
+                where = f"kept in {clip.frames_left_in}: Render video… again goes on from there"
             how = "" if self._cancelling == job_id else "by closing "
-            self._set(job_id, JobStatus.CANCELLED, f"{how}after {outcome.frames}{total} frames (kept in "
-                      f"{outcome.work_folder.name}: Render video… again goes on from there)")
+            self._set(job_id, JobStatus.CANCELLED, f"{how}after {outcome.frames}{total} frames ({where})")
             return
         self._written.append(outcome.output.name)
         problem = f"the clip breaks part-way ({outcome.problem.reason}); what was decoded is written" \
             if outcome.problem is not None else ""
+        if clip.output is None:  # a job kept from before: its frames go beside the file it was written to
+            self._entries[self._entries.index(entry)] = replace(entry, job=replace(
+                entry.job, clip=replace(clip, output=outcome.output)))
         self._set(job_id, JobStatus.DONE, problem, path=str(outcome.output))
         self.jobSaved.emit(job_id, str(outcome.output))
 
@@ -576,6 +658,9 @@ class JobQueue(QObject):
                 self._set(job_id, JobStatus.CANCELLED, "before its first frame")
             else:
                 self._set(job_id, JobStatus.FAILED, "it ended without a result")
+        later = self._release_later.pop(job_id, None)
+        if later is not None:
+            self._release(later)
         self._session.end_clip(job_id)  # after the entry is settled: a run waiting on the session may start now
         self._start_soon()
 

@@ -15,11 +15,13 @@ from engine.export import AnimationOptions
 from engine.history import DEFAULT_LIMIT_BYTES
 from engine.settings import RenderSettings, settings_from_record
 from engine.untrusted import load_json
+from engine.video_settings import VideoSettings
 
 KEY_GEOMETRY = "window/geometry"
 KEY_FOLDER = "paths/lastFolder"
 KEY_SETTINGS = "render/settings"
 KEY_PRESET = "render/preset"
+KEY_STEADINESS = "render/steadiness"
 KEY_HISTORY_LIMIT = "history/limitMB"
 KEY_EXPORT_FORMAT = "export/format"
 KEY_EXPORT_FRAMES = "export/frames"
@@ -64,6 +66,19 @@ class Preferences(QObject):
         """Remember `settings`, without regions: they were painted on a content picture the next window may not
         have (a result PNG keeps them with the picture)."""
         self.store.setValue(KEY_SETTINGS, json.dumps(settings.replaced(regions=None).to_dict()))
+
+    def video(self) -> VideoSettings:
+        """The video settings in use when the window last started a run or closed: the steadiness (a clip's frame
+        rate and part are the clip's own). The defaults when unreadable or out of range."""
+        raw = self.store.value(KEY_STEADINESS)
+        try:
+            return VideoSettings(steadiness=float(raw)) if isinstance(raw, (str, int, float)) else VideoSettings()
+        except (ValueError, FudeError):
+            return VideoSettings()
+
+    def set_video(self, video: VideoSettings) -> None:
+        """Remember `video`'s steadiness."""
+        self.store.setValue(KEY_STEADINESS, repr(video.steadiness))
 
     # ---- the window ----
 

@@ -1,8 +1,9 @@
 """Session: the window's one source of truth. It holds the pictures (the content and the style mix), the
-RenderSettings, the run state, the picture on the canvas and the record of the run that made it, the recovery
-copy of that picture, and (while Match colours is on) small previews of the paintings in the content's colours;
-it starts, pauses and stops the render, and refines a finished picture (Refine more). While the queue renders a
-clip (`begin_clip` / `end_clip`: the clip's frames take the same network and the same cores) no run starts.
+RenderSettings (and the VideoSettings the next clip is rendered with: its steadiness), the run state, the picture
+on the canvas and the record of the run that made it, the recovery copy of that picture, and (while Match colours
+is on) small previews of the paintings in the content's colours; it starts, pauses and stops the render, and
+refines a finished picture (Refine more). While the queue renders a clip (`begin_clip` / `end_clip`: the clip's
+frames take the same network and the same cores) no run starts.
 
 Data flows one way: a widget's intent -> a command here -> the render worker -> back here through the worker's
 signals -> a `*_changed` signal -> the widgets. Widgets and panels never hold a copy of this state; this module
@@ -30,6 +31,7 @@ from engine.recovery import Recovered, RecoverySession, RecoveryStore
 from engine.schedule import most_iterations
 from engine.settings import RenderSettings, StoredRender, describe_changes, png_text_chunks
 from engine.transparency import resize_alpha
+from engine.video_settings import VideoSettings
 
 if TYPE_CHECKING:  # engine.memory imports torch, which is loaded on the worker's thread, never by the window
     from engine.memory import MemoryCheck
@@ -116,11 +118,12 @@ class _RunEnds(QObject):
 class Session(QObject):
     """The state of one window. Every property has a signal that says it changed; every change goes through a
     command (a method). `backends` (the network, reused between runs) and `recovery` (where unfinished pictures
-    are kept) may be injected, e.g. by tests."""
+    are kept) may be injected, e.g. by tests; `video` is what a clip is rendered with (default: VideoSettings())."""
 
     contentChanged = Signal(object)  # LoadedImage | None
     stylesChanged = Signal(object)  # tuple[LoadedImage, ...]
     settingsChanged = Signal(object)  # RenderSettings
+    videoChanged = Signal(object)  # VideoSettings: see `video`
     stateChanged = Signal(object)  # RunState
     resultChanged = Signal(object)  # np.ndarray | None: the picture on the canvas, as it is shown and saved
     progressChanged = Signal(object)  # Progress of the run under way
@@ -144,11 +147,13 @@ class Session(QObject):
     info = Signal(str)  # a note that needs no answer
 
     def __init__(self, settings: RenderSettings | None = None, backends: BackendCache | None = None,
-                 recovery: RecoveryStore | None = None, parent: QObject | None = None) -> None:
+                 recovery: RecoveryStore | None = None, parent: QObject | None = None,
+                 video: VideoSettings | None = None) -> None:
         super().__init__(parent)
         self.backends = backends if backends is not None else BackendCache()
         self.recovery = recovery if recovery is not None else RecoveryStore()
         self._settings = settings if settings is not None else RenderSettings()
+        self._video = video if video is not None else VideoSettings()
         self._content: LoadedImage | None = None
         self._styles: tuple[LoadedImage, ...] = ()
         self._state = RunState.IDLE
@@ -188,6 +193,12 @@ class Session(QObject):
     @property
     def settings(self) -> RenderSettings:
         return self._settings
+
+    @property
+    def video(self) -> VideoSettings:
+        """How the next clip is rendered beyond its RenderSettings (its steadiness): what Render video… queues. A
+        clip already in the queue keeps the VideoSettings it was queued with."""
+        return self._video
 
     @property
     def state(self) -> RunState:
@@ -394,6 +405,23 @@ class Session(QObject):
 
     def set_lam(self, lam: float) -> bool:
         return self.update_settings(lam=lam)
+
+    def set_video(self, video: VideoSettings) -> None:
+        """Render the next clip with `video`."""
+        if video != self._video:
+            self._video = video
+            self.videoChanged.emit(video)
+
+    def set_steadiness(self, steadiness: float) -> bool:
+        """How steadily the next clip's frames are held (VideoSettings.steadiness); False, with an error, when it
+        is out of range."""
+        try:
+            video = replace(self._video, steadiness=steadiness)
+        except FudeError as exc:
+            self.error.emit(str(exc))
+            return False
+        self.set_video(video)
+        return True
 
     def restore_settings(self, stored: StoredRender, name: str) -> None:
         """Use the settings a Fude PNG called `name` stores, and say what that changed."""

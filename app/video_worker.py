@@ -1,10 +1,10 @@
 """The window's front end over engine.video: `VideoWorker` renders one queued clip (a VideoRun) on a BackgroundTask
 of its own and reports it to the GUI only through signals, each carrying the id of the queue's job it belongs to.
 
-What crosses the thread boundary is small: the clip's plan, one ClipProgress and one thumbnail (at most
-THUMBNAIL_SIDE px, made here on the worker's thread) per finished frame, the notes and how the run ended. Nothing is
-sent per iteration: a queue row shows frames, not iterations. `cancel()` is thread-safe and takes effect between two
-iterations (engine.video keeps the finished frames in the work folder)."""
+What crosses the thread boundary is little: the clip's plan; per finished frame one ClipProgress, one thumbnail
+(at most THUMBNAIL_SIDE px, made here on the worker's thread) and the frame itself (for the canvas); the notes and
+how the run ended. Nothing is sent per iteration: a queue row shows frames, not iterations. `cancel()` is
+thread-safe and takes effect between two iterations (engine.video keeps the finished frames in the work folder)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ class _ClipView(ClipListener):
     def on_frame_done(self, progress: ClipProgress, image: np.ndarray) -> None:
         small = resize_longest(image, THUMBNAIL_SIDE) if max(image.shape[:2]) > THUMBNAIL_SIDE else image
         self._worker.frameDone.emit(self._worker.tag, progress, np.ascontiguousarray(small))
+        self._worker.framePicture.emit(self._worker.tag, np.ascontiguousarray(image))
 
     def on_encoding(self, output: Path, frames: int) -> None:
         self._worker.encoding.emit(self._worker.tag, frames)
@@ -54,6 +55,7 @@ class VideoWorker(QObject):
     planned = Signal(int, object)  # engine.video.ClipPlan: the frames, their size, the frames already done
     frameStarted = Signal(int, int)  # the frame now rendered, 1-based
     frameDone = Signal(int, object, object)  # ClipProgress, its thumbnail (H x W x 3 uint8, small)
+    framePicture = Signal(int, object)  # the finished frame itself (H x W x 3 uint8), once a frame
     encoding = Signal(int, int)  # the frames are being encoded (how many)
     notice = Signal(int, str)  # something the user should know that does not stop the render
     finished = Signal(int, object)  # engine.video.ClipOutcome (cancelled, or the file written)

@@ -59,7 +59,7 @@ from app.widgets.message_bar import MessageBar
 from app.widgets.preset_bar import PresetBar
 from app.widgets.preview_canvas import PreviewCanvas
 from app.widgets.region_editor import RegionEditor
-from app.widgets.render_controls import AdvancedPanel, LamControl, StyleScaleControl
+from app.widgets.render_controls import AdvancedPanel, LamControl, SteadinessControl, StyleScaleControl
 from app.widgets.style_pane import StylePane
 from engine.driver import BackendCache
 from engine.history import default_folder as default_history_folder
@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.preferences = Preferences(store, self)
         settings = self.preferences.settings()
-        self.session = Session(settings, backends, recovery, self)
+        self.session = Session(settings, backends, recovery, self, video=self.preferences.video())
         self._build_widgets(settings)
         folder = Path(history_folder) if history_folder is not None else default_history_folder()
         self._build_panels(folder)
@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         self.swap_button.setAutoRaise(True)
         self.lam_control = LamControl(settings.lam)
         self.style_scale = StyleScaleControl(settings.style_scale)
+        self.steadiness = SteadinessControl(self.session.video.steadiness)  # (shown while the content is a clip)
         self.keep_colours_check = QCheckBox("Keep colours")
         self.keep_colours_check.setObjectName("keepColoursCheck")
         self.keep_colours_check.setToolTip(
@@ -176,7 +177,7 @@ class MainWindow(QMainWindow):
         session.runStarting.connect(self.save_state)
         self.pictures = PicturesPanel(session, self.content_pane, self.style_pane, messages, preferences, self)
         self.settings_panel = SettingsPanel(session, self.lam_control, self.style_scale, self.keep_colours_check,
-                                            self.match_colours_check, self.advanced, self)
+                                            self.match_colours_check, self.advanced, self.steadiness, self)
         self.presets_panel = PresetsPanel(session, self.preset_bar, messages, preferences, self)
         self.size_offer = SizeOfferPanel(session, self.advanced, parent=self)
         self.run_panel = RunPanel(session, self.canvas, self.stats, self.progress_bar, self.loss_plot, messages, self)
@@ -193,6 +194,7 @@ class MainWindow(QMainWindow):
         self.queue_panel = QueuePanel(session, messages, preferences, self, self,
                                       QueueStore(recovery.root.parent / QUEUE_FOLDER, kept=recovery.kept))
         self.queue_panel.queue.setAside.connect(self.report_set_aside)
+        self.run_panel.follow_clips(self.queue_panel.queue)  # the clip the queue renders, on the canvas
         self.desktop_entry = DesktopEntryPanel(messages, preferences, self)
         session.runEnded.connect(self._on_run_ended)
         self.swap_button.clicked.connect(session.swap)
@@ -216,6 +218,7 @@ class MainWindow(QMainWindow):
         side.addWidget(self.preset_bar)
         side.addWidget(self.lam_control)
         side.addWidget(self.style_scale)
+        side.addWidget(self.steadiness)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_panel.start_button, 2)
         buttons.addWidget(self.run_panel.pause_button, 1)
@@ -341,6 +344,7 @@ class MainWindow(QMainWindow):
     def save_state(self, *_: object) -> None:
         self.preferences.set_geometry(self.saveGeometry())
         self.preferences.set_settings(self.session.settings)
+        self.preferences.set_video(self.session.video)
         self.preferences.sync()
 
     # ---- what the window decides: which picture is saved, what is offered at start ----
@@ -431,8 +435,9 @@ class MainWindow(QMainWindow):
 
     def ask_close_choice(self, jobs: int) -> CloseChoice:
         """Ask what becomes of the `jobs` unfinished jobs in the queue when the window closes: a CloseChoice."""
-        box = self.close_question(jobs, [e.job.clip.work_folder.name for e in self.queue_panel.queue.unfinished_clips
-                                         if e.job.clip is not None])
+        clips = self.queue_panel.queue.unfinished_clips
+        box = self.close_question(jobs, [e.job.clip.frames_left_in for e in clips if e.job.clip is not None],
+                                  kept_clips=sum(bool(e.job.key) for e in clips))
         box.exec()
         clicked = box.clickedButton()
         if clicked is box.button(QMessageBox.StandardButton.Save):
@@ -441,19 +446,22 @@ class MainWindow(QMainWindow):
             return CloseChoice.DISCARD
         return CloseChoice.CANCEL
 
-    def close_question(self, jobs: int, clip_folders: list[str] | None = None) -> QMessageBox:
+    def close_question(self, jobs: int, clip_folders: list[str] | None = None, kept_clips: int = 0) -> QMessageBox:
         """The question closing asks while the queue has `jobs` unfinished jobs (not shown yet), of which the video
-        jobs keep their finished frames in `clip_folders`."""
+        jobs leave their finished frames in `clip_folders` when discarded (or not kept), and `kept_clips` of them
+        are kept whole for the next start."""
         box = QMessageBox(QMessageBox.Icon.Question, "Close Fude",
                           f"{jobs} job{'s are' if jobs != 1 else ' is'} still in the queue.", parent=self)
         box.setObjectName("closeQuestion")
         text = ("Keep them for the next start, or discard them? (A running job is stopped either way; kept, it runs "
                 "again from the start.)")
+        if kept_clips:
+            text += ("\n\nA video job kept goes on from its last finished frame at the next start.")
         if clip_folders:
             folders = ", ".join(clip_folders)
-            text += (f"\n\nA video is not kept in the queue, but the frames it has finished are, in {folders} beside "
-                     "the video: Render video… again with the same clip, paintings and settings goes on from the last "
-                     "of them.")
+            how = "Discarded, a video leaves" if kept_clips == len(clip_folders) else "A video leaves"
+            text += (f"\n\n{how} the frames it has finished in {folders} beside the video: Render video… again "
+                     "with the same clip, paintings and settings goes on from the last of them.")
         box.setInformativeText(literal(text))
         box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                                | QMessageBox.StandardButton.Cancel)

@@ -25,7 +25,7 @@ from engine.untrusted import load_json, open_regular_file
 PARTS_SUFFIX = ".parts"
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
-IDENTITY_HEAD_BYTES = 1 << 20  # a clip is known by its size, its time and a hash of its first MiB
+IDENTITY_HEAD_BYTES = 1 << 20  # a clip is known by its size and hashes of its first and last MiB
 FRAME_DIGITS = 7
 MAX_MANIFEST_BYTES = 1 << 20
 # the settings that do not change a frame (the device and precision give the same picture, as in a batch)
@@ -39,13 +39,16 @@ def work_folder_for(output: str | os.PathLike[str]) -> Path:
 
 
 def clip_identity(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What tells a clip file apart: its name, size, modification time and a hash of its first MiB. A VideoError
-    when it is not a regular file that can be read."""
+    """What tells a clip apart by what it holds: its size and hashes of its first and last MiB (not its name or
+    time, so that a copy of it, or the clip moved elsewhere, is the same clip). A VideoError when it is not a
+    regular file that can be read."""
     with open_regular_file(path, limit=1 << 62, error=VideoError) as handle:
-        status = os.fstat(handle.fileno())
+        size = os.fstat(handle.fileno()).st_size
         head = handle.read(IDENTITY_HEAD_BYTES)
-    return {"name": os.path.basename(path), "bytes": status.st_size, "mtime_ns": status.st_mtime_ns,
-            "head_sha256": hashlib.sha256(head).hexdigest()}
+        handle.seek(max(0, size - IDENTITY_HEAD_BYTES))
+        tail = handle.read(IDENTITY_HEAD_BYTES)
+    return {"bytes": size, "head_sha256": hashlib.sha256(head).hexdigest(),
+            "tail_sha256": hashlib.sha256(tail).hexdigest()}
 
 
 def picture_hash(image: np.ndarray) -> str:
@@ -107,36 +110,48 @@ class Manifest:
 
 
 class ClipFolder:
-    """The work folder of the render to `output`: frames/0000001.png... (the run's own pictures, which the next
-    frame goes on from) and, with Keep colours, shown/0000001.png... (as they are shown and encoded)."""
+    """The work folder of the render to `output` (beside it, unless `path` gives another): frames/0000001.png...
+    (the run's own pictures, which the next frame goes on from) and, with Keep colours, shown/0000001.png... (as
+    they are shown and encoded)."""
 
-    def __init__(self, output: str | os.PathLike[str], keep_colours: bool = False) -> None:
-        self.path = work_folder_for(output)
+    def __init__(self, output: str | os.PathLike[str], keep_colours: bool = False,
+                 path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else work_folder_for(output)
         self.keep_colours = keep_colours
         self.frames_dir = self.path / "frames"
         self.shown_dir = self.path / "shown"
         self.manifest: Manifest | None = None
 
+    def check(self, identity: dict[str, Any]) -> Manifest | None:
+        """The manifest of the render `identity` when the folder holds it, None when there is no folder yet (or no
+        frames in it); a VideoError naming the folder when it holds another render (saying what differs), frames
+        without a manifest, or cannot be read. Reads only."""
+        if not (self.path.exists() or self.path.is_symlink()):
+            return None
+        if not self.path.is_dir() or self.path.is_symlink():
+            raise VideoError(self.path, "is in the way of the clip's work folder (it is not a folder); move it")
+        manifest_path = self.path / MANIFEST_NAME
+        if manifest_path.exists():
+            stored = self._read_manifest(manifest_path)
+            if stored.identity != identity:
+                raise VideoError(self.path, "holds the frames of another render ("
+                                 + describe_difference(stored.identity, identity)
+                                 + "); render with the same settings to go on, or delete the folder (or write "
+                                 "to another file) to start afresh")
+            return stored
+        if self.frames_dir.is_dir() and any(self.frames_dir.iterdir()):
+            raise VideoError(self.path, "holds frames but no manifest saying how they were made; delete the "
+                             "folder (or write to another file) to start afresh")
+        return None
+
     def open(self, identity: dict[str, Any]) -> Manifest:
         """Make the folder with a manifest for `identity`, or take up the one there when it holds this render.
         A VideoError naming the folder when it holds another render (saying what differs) or cannot be read;
         an ExportError when it cannot be made."""
-        manifest_path = self.path / MANIFEST_NAME
-        if self.path.exists() or self.path.is_symlink():
-            if not self.path.is_dir() or self.path.is_symlink():
-                raise VideoError(self.path, "is in the way of the clip's work folder (it is not a folder); move it")
-            if manifest_path.exists():
-                stored = self._read_manifest(manifest_path)
-                if stored.identity != identity:
-                    raise VideoError(self.path, "holds the frames of another render ("
-                                     + describe_difference(stored.identity, identity)
-                                     + "); render with the same settings to go on, or delete the folder (or write "
-                                     "to another file) to start afresh")
-                self.manifest = stored
-                return stored
-            if self.frames_dir.is_dir() and any(self.frames_dir.iterdir()):
-                raise VideoError(self.path, "holds frames but no manifest saying how they were made; delete the "
-                                 "folder (or write to another file) to start afresh")
+        stored = self.check(identity)
+        if stored is not None:
+            self.manifest = stored
+            return stored
         try:
             self.frames_dir.mkdir(parents=True, exist_ok=True)
             if self.keep_colours:
@@ -214,3 +229,26 @@ class ClipFolder:
     def remove(self) -> None:
         """Delete the work folder (after the clip is written, when asked to)."""
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def move_work_folder(source: Path, target: Path) -> bool:
+    """Move the work folder `source` whole to `target` (e.g. from the queue's store to beside the output, where a
+    later render of the same clip goes on from it): renamed on one disk, else copied to a temporary folder beside
+    `target`, renamed into place and only then removed from `source`. Never over anything at `target`; False (and
+    `source` as it was) when it cannot be moved."""
+    if not source.is_dir() or source.is_symlink() or target.exists() or target.is_symlink():
+        return False
+    try:
+        os.rename(source, target)
+        return True
+    except OSError:
+        pass
+    staging = target.with_name(f".{target.name}.moving-{os.getpid()}")
+    try:
+        shutil.copytree(source, staging, symlinks=True)
+        os.rename(staging, target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        return False
+    shutil.rmtree(source, ignore_errors=True)
+    return True

@@ -8,6 +8,12 @@ the job). content.png is written last and carries the job: its settings as every
 through engine.settings.parse_png_text, the checks a dropped PNG's settings get) and a `fude:queue` record (the
 format, the style files, when it was added). Every write is atomic (engine.export.write_atomically).
 
+A video job (Render video…) is kept whole, so that nothing of it names a path outside its folder: content.png is
+the clip's first frame, clip.<suffix> is the store's own copy of the clip (a hard link where the disk allows, else a
+copy, after checking the free space), parts/ is the work folder its finished frames go to as they finish
+(engine.clip_folder), and the record adds the video settings and the *name* the video is written under: where
+it goes is the queue's folder, chosen in the window, never a path read from here.
+
 What is found there is hostile input, read as the recovery copies are (engine/recovery.py): only regular files
 are read, never through a symlink; names are cleaned (engine.names.clean_name, by parse_png_text); a file a record
 names must be one of Fude's own names, never a path; a job folder that cannot be read in full is moved aside whole
@@ -20,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -30,14 +37,17 @@ from typing import TypeGuard
 import numpy as np
 
 from engine import processes
-from engine.errors import ExportError, FudeError, ImageError
+from engine.clip_folder import FRAME_DIGITS, MANIFEST_NAME
+from engine.errors import ExportError, FudeError, ImageError, VideoError
 from engine.export import TEMP_PREFIX, TEMP_SUFFIX, save_png, write_atomically
 from engine.images import load_image, load_rgba
+from engine.names import render_file_stem
 from engine.recovery import CONTENT, KEPT_SUFFIX, MAX_PID, RUN_FOLDER, STYLE_FILE, move_aside, style_file
 from engine.settings import MAX_STORED_STYLES, RenderSettings, parse_png_text, png_text_chunks
 from engine.transparency import with_alpha
 from engine.untrusted import (
     MAX_RECORD_FILE_BYTES,
+    format_bytes,
     is_plain_file,
     is_plain_folder,
     load_json,
@@ -47,6 +57,7 @@ from engine.untrusted import (
     read_png_text,
     remove_own_files,
 )
+from engine.video_settings import VideoSettings
 
 FORMAT = 1  # the layout written here; a larger number is another (newer) Fude's, left as it is
 ORDER = "order.json"
@@ -55,8 +66,14 @@ RECORD_KEY = "fude:queue"
 KEPT_PREFIX = "queue-"  # what the queue moves aside is named so in the kept folder
 INCOMPLETE_GRACE_S = 60.0  # a job folder without its content.png this young may be an add under way
 LATEST_TIME = 32_503_680_000.0  # the year 3000: later is no time Fude wrote
-OWN_FILE = re.compile(rf"(?:content\.png|style(?:_[0-9]{{1,3}})?\.png|owner\.json"
-                      rf"|{re.escape(TEMP_PREFIX)}[A-Za-z0-9_]{{1,32}}{re.escape(TEMP_SUFFIX)})")
+_TEMP = rf"{re.escape(TEMP_PREFIX)}[A-Za-z0-9_]{{1,32}}{re.escape(TEMP_SUFFIX)}"
+CLIP_FILE = re.compile(r"clip\.[a-z0-9]{1,8}")  # the store's copy of a video job's clip
+OWN_FILE = re.compile(rf"(?:content\.png|style(?:_[0-9]{{1,3}})?\.png|owner\.json|{CLIP_FILE.pattern}|{_TEMP})")
+PARTS = "parts"  # a video job's work folder (engine.clip_folder.ClipFolder), inside its job folder
+OWN_PARTS_FILE = re.compile(rf"(?:{re.escape(MANIFEST_NAME)}|encoded\.mp4|{_TEMP})")
+OWN_FRAME_FILE = re.compile(rf"(?:[0-9]{{{FRAME_DIGITS}}}\.png|{_TEMP})")
+VIDEO_OUTPUT_SUFFIXES = (".mp4", ".webp", ".gif")
+COPY_MARGIN_BYTES = 256 << 20  # what a copied clip leaves free on the disk at least
 
 
 def default_folder() -> Path:
@@ -64,6 +81,27 @@ def default_folder() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("Fude", appauthor=False)) / "queue"
+
+
+@dataclass(frozen=True)
+class ClipToKeep:
+    """What keeping a video job adds to a picture job: the clip (copied into the store), the name its video is
+    written under (only the name: the folder is the queue's) and how it is rendered."""
+
+    source: Path
+    output_name: str
+    video: VideoSettings
+
+
+@dataclass(frozen=True)
+class StoredClip:
+    """A kept video job's clip: the store's own copy, the work folder for its frames (both inside the job's
+    folder), the file name its video is written under and its video settings."""
+
+    file: Path
+    work_folder: Path
+    output_name: str
+    video: VideoSettings
 
 
 @dataclass(frozen=True)
@@ -78,6 +116,7 @@ class StoredJob:
     settings: RenderSettings
     added_at: float
     content_alpha: np.ndarray | None = None
+    clip: StoredClip | None = None  # a video job's clip (None: a picture job)
 
 
 @dataclass(frozen=True)
@@ -105,9 +144,9 @@ class QueueStore:
     # ---- writing ----
 
     def add(self, content: np.ndarray, content_name: str, styles: Sequence[np.ndarray], style_names: Sequence[str],
-            settings: RenderSettings, content_alpha: np.ndarray | None = None) -> str:
-        """Keep one job (its pictures first, then content.png with its settings); its key. An ExportError (a
-        FudeError) says why it could not be kept; nothing half-written is left to offer."""
+            settings: RenderSettings, content_alpha: np.ndarray | None = None, clip: ClipToKeep | None = None) -> str:
+        """Keep one job (its pictures first, and a video job's clip, then content.png with its settings); its key.
+        An ExportError (a FudeError) says why it could not be kept; nothing half-written is left to offer."""
         if not self.writable:
             raise ExportError(self.root, "holds a queue kept by another version of Fude; this one is not kept")
         if not 0 < len(styles) <= MAX_STORED_STYLES or len(styles) != len(style_names):
@@ -122,17 +161,28 @@ class QueueStore:
         except OSError as exc:
             raise ExportError(self.root, exc.strerror or str(exc)) from None
         try:
+            self._write_owner(folder)  # first: an add that takes a while (a clip's copy) is not taken for abandoned
             for number, style in enumerate(styles):
                 save_png(folder / style_file(number), style)
-            self._write_owner(folder)
+            record: dict[str, object] = {"format": FORMAT, "added_at": self.clock(),
+                                         "style_files": [style_file(n) for n in range(len(styles))]}
+            if clip is not None:
+                name = clip_file_name(clip.source)
+                _copy_clip(clip.source, folder / name)
+                record["clip"] = {"file": name, "output_name": video_output_name(clip.output_name),
+                                  "video": clip.video.to_dict()}
             text = png_text_chunks(settings, content_name, list(style_names))
-            text[RECORD_KEY] = json.dumps({"format": FORMAT, "added_at": self.clock(),
-                                           "style_files": [style_file(n) for n in range(len(styles))]})
+            text[RECORD_KEY] = json.dumps(record)
             save_png(folder / CONTENT, with_alpha(content, content_alpha), text)
         except FudeError:
             remove_own_files(folder, OWN_FILE)
             raise
         return folder.name
+
+    def clip_of(self, key: str, source: Path, output_name: str, video: VideoSettings) -> StoredClip:
+        """Where the video job `key`, just added with the clip `source`, keeps its clip and its frames."""
+        folder = self.root / key
+        return StoredClip(folder / clip_file_name(source), folder / PARTS, video_output_name(output_name), video)
 
     def adopt(self, key: str) -> None:
         """This process keeps the job `key` from now on (a restored job: another window started later does not
@@ -151,10 +201,15 @@ class QueueStore:
         write_atomically(folder / OWNER, lambda handle: handle.write(owner))
 
     def remove(self, key: str) -> None:
-        """Forget the job `key` (it ran, or was removed or discarded): Fude's own files in its folder, then the
-        folder if that empties it. Never raises, never follows a symlink."""
+        """Forget the job `key` (it ran, or was removed or discarded): Fude's own files in its folder (and in a video
+        job's work folder), then the folders that empties. Never raises, never follows a symlink."""
         folder = self._job_folder(key)
         if folder is not None and self.writable:
+            parts = folder / PARTS
+            if is_plain_folder(parts):
+                for frames in (parts / "frames", parts / "shown"):
+                    remove_own_files(frames, OWN_FRAME_FILE)
+                remove_own_files(parts, OWN_PARTS_FILE)
             remove_own_files(folder, OWN_FILE)
 
     def set_order(self, keys: Sequence[str]) -> None:
@@ -292,10 +347,11 @@ class QueueStore:
             f"style {n}" for n in range(1, len(styles) + 1))
         stored.settings.regions_for(len(styles))  # masks for another number of paintings: not this job's
         stored.settings.style_mix(len(styles))
+        clip = _read_clip(folder, record["clip"]) if "clip" in record else None
         content = load_rgba(picture)
         alpha = np.ascontiguousarray(content[..., 3]) if content.shape[2] == 4 else None
         return StoredJob(folder.name, np.ascontiguousarray(content[..., :3]), stored.content_name or "content",
-                         styles, names, stored.settings, float(added_at), alpha)
+                         styles, names, stored.settings, float(added_at), alpha, clip)
 
     def _kept_by_another(self, folder: Path) -> bool:
         """Whether another Fude that is still running keeps the job in `folder` (its owner.json says so)."""
@@ -318,6 +374,67 @@ class QueueStore:
         """Move `path` (a job folder or a file) whole into `kept` as "queue-<name>" (or with -2, -3, ...); None
         when it cannot be moved (it then stays as it was)."""
         return move_aside(path, self.kept, f"{KEPT_PREFIX}{path.name}")
+
+
+def clip_file_name(source: Path) -> str:
+    """The name the store gives its copy of the clip `source`: "clip" with the clip's suffix (lower case), or
+    ".video" when that suffix is not a plain one."""
+    suffix = source.suffix.lower()
+    return "clip" + suffix if CLIP_FILE.fullmatch("clip" + suffix) else "clip.video"
+
+
+def video_output_name(name: str) -> str:
+    """`name` as a file name the queue may write a video under in its folder: only its last part, made safe as
+    picture names are (engine.names.render_file_stem), with .mp4 unless it ends in .webp or .gif."""
+    path = Path(name.replace("\\", "/").split("/")[-1])
+    suffix = path.suffix.lower() if path.suffix.lower() in VIDEO_OUTPUT_SUFFIXES else ".mp4"
+    return render_file_stem(path.stem if path.suffix.lower() in VIDEO_OUTPUT_SUFFIXES else path.name, ()) + suffix
+
+
+def _copy_clip(source: Path, target: Path) -> None:
+    """`source` as `target`: a hard link where the disk allows (instant, no space), else a copy written atomically
+    after checking that it leaves the disk COPY_MARGIN_BYTES free. An ExportError naming the clip otherwise."""
+    try:
+        os.link(source, target)
+        return
+    except OSError:
+        pass
+    try:
+        size = os.stat(source).st_size
+        free = shutil.disk_usage(target.parent).free
+    except OSError as exc:
+        raise ExportError(source, f"cannot be kept in the queue ({exc.strerror or exc})") from None
+    if free < size + COPY_MARGIN_BYTES:
+        raise ExportError(source, f"cannot be kept in the queue: its copy needs {format_bytes(size)} and the disk "
+                          f"of {target.parent.parent} has {format_bytes(free)} free")
+    try:
+        with open(source, "rb") as handle:
+            write_atomically(target, lambda out: shutil.copyfileobj(handle, out, 1 << 20))
+    except OSError as exc:
+        raise ExportError(source, f"cannot be kept in the queue ({exc.strerror or exc})") from None
+
+
+def _read_clip(folder: Path, record: object) -> StoredClip:
+    """A kept video job's clip record, checked: its copy must be one of the store's own names and a regular file,
+    its work folder (when there is one) a folder in its own right; the output's name is made a safe file name
+    and the video settings are checked against their ranges (engine.video_settings)."""
+    if not isinstance(record, dict) or set(record) != {"file", "output_name", "video"}:
+        raise ValueError("its clip record is damaged")
+    name, output, video = record["file"], record["output_name"], record["video"]
+    if not (isinstance(name, str) and CLIP_FILE.fullmatch(name)):
+        raise ValueError(f"unusable clip file {name!r}")
+    if not is_plain_file(folder / name):
+        raise VideoError(folder / name, "is not the copy of a clip Fude kept")
+    if not isinstance(output, str) or not output:
+        raise ValueError(f"unusable video name {output!r}")
+    fields = {"steadiness", "fps", "start", "duration"}
+    if not isinstance(video, dict) or not set(video) <= fields:
+        raise ValueError("its video settings are damaged")
+    settings = VideoSettings(**video)  # a SettingsError (a FudeError) for a value out of range
+    parts = folder / PARTS
+    if os.path.lexists(parts) and not is_plain_folder(parts):
+        raise ValueError("its work folder is not a folder")
+    return StoredClip(folder / name, parts, video_output_name(output), settings)
 
 
 class _Leave(Exception):  # not an error: a folder to leave as it is, and why ("" to say nothing)

@@ -61,6 +61,8 @@ class VideoJob:
     output: Path
     video: VideoSettings = field(default_factory=VideoSettings)
     tile: int | None = None  # compute in tiles of at most this many px (None: only when one pass won't fit)
+    work_folder: Path | None = None  # where the finished frames are kept (None: OUTPUT.parts beside the output)
+    replace_output: bool = True  # False: `output` is a name Fude made up, and a file there is never replaced
 
     def __post_init__(self) -> None:
         if not self.styles or len(self.styles) != len(self.style_names):
@@ -76,6 +78,7 @@ class CheckedClip:
     fps: Fraction  # the frame rate rendered
     size: tuple[int, int]  # the frames' size
     frames: int | None  # about how many frames the part asked for gives (None: unknown)
+    render: dict[str, Any]  # everything that decides the frames (engine.clip_folder.render_identity)
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,8 @@ class VideoRun:
 
     def check(self) -> CheckedClip:
         """Everything that can be refused before any work: the settings, the output's name and folder, the clip
-        (missing, empty, not a video, no frames in the part asked for); a FudeError otherwise."""
+        (missing, empty, not a video, no frames in the part asked for), a work folder holding another render's
+        frames; a FudeError otherwise."""
         job, settings = self.job, self.job.settings
         if settings.regions is not None:
             raise SettingsError("regions", "regions cannot be used for a video yet; every style goes everywhere "
@@ -223,7 +227,15 @@ class VideoRun:
         if fmt in ("webp", "gif") and frames is not None and frames > MAX_ANIMATION_FRAMES:
             raise ExportError(job.output, f"an animated {fmt.upper()} holds at most {MAX_ANIMATION_FRAMES} frames "
                               f"and this clip gives about {frames}; write an .mp4, or render a shorter part")
-        return CheckedClip(clip, identity, fps, frame_size(clip, settings), frames)
+        size = frame_size(clip, settings)
+        render = render_identity(identity, job.styles, settings, job.video.to_dict(), _flow_method(), size,
+                                 f"{fps.numerator}/{fps.denominator}")
+        self._folder().check(render)
+        return CheckedClip(clip, identity, fps, size, frames, render)
+
+    def _folder(self) -> ClipFolder:
+        job = self.job
+        return ClipFolder(job.output, keep_colours=job.settings.keep_colours, path=job.work_folder)
 
     def run(self) -> ClipOutcome:
         """Render the frames not yet finished, then encode the clip. A FudeError when something cannot be used
@@ -237,11 +249,9 @@ class VideoRun:
         if not clip.fps_known and job.video.fps is None:
             self._note(f"{job.clip.name} does not say its frame rate: it is rendered at {float(fps):g} frames a "
                        "second.")
-        identity = render_identity(checked.identity, job.styles, job.settings, job.video.to_dict(),
-                                   _flow_method(), size, f"{fps.numerator}/{fps.denominator}")
-        folder = ClipFolder(job.output, keep_colours=job.settings.keep_colours)
+        folder = self._folder()
         self._check_disk(folder.path, size, frames, folder.finished())  # before the folder is made
-        manifest = folder.open(identity)
+        manifest = folder.open(checked.render)
         done = folder.finished()
         rendered, problem = 0, manifest.problem
         if manifest.frames is None or done < manifest.frames:
@@ -251,12 +261,12 @@ class VideoRun:
             folder.finish(total, problem)
         count = folder.finished()
         listener.on_encoding(job.output, count)
-        note = encode_video(job.output, folder.encoded_frames(count), fps, folder.path, clip, job.video.start,
-                            job.video.duration)
+        written, note = encode_video(job.output, folder.encoded_frames(count), fps, folder.path, clip,
+                                     job.video.start, job.video.duration, replace=job.replace_output)
         if note:
             self._note(note)
         failure = VideoError(job.clip, problem) if problem else None
-        return ClipOutcome(job.output, count, rendered, False, folder.path, failure, tuple(self._notes))
+        return ClipOutcome(written, count, rendered, False, folder.path, failure, tuple(self._notes))
 
     def _check_disk(self, folder: Path, size: tuple[int, int], frames: int | None, done: int) -> None:
         """Refuse to start when the frames left will clearly not fit on the disk of the work `folder` (which may not

@@ -228,12 +228,13 @@ def first_frame(path: str | os.PathLike[str], size: tuple[int, int] | None = Non
 
 
 def encode_video(output: Path, frames: Sequence[Path], fps: Fraction, work: Path, clip: ClipInfo | None,
-                 start: float = 0.0, duration: float | None = None) -> str | None:
+                 start: float = 0.0, duration: float | None = None, replace: bool = True) -> tuple[Path, str | None]:
     """Write `frames` (PNG files of one even size, in order) to `output` at `fps`, atomically: an MP4 (H.264,
     yuv420p) with `clip`'s first audio track from `start` for `duration` (copied, or AAC where the MP4 cannot hold
-    it as it is), or an animated WebP or GIF (no sound) by `output`'s suffix. `work` is a folder for the encode
-    beside `output`. A note for the user (the audio re-encoded or left out), or None; an ExportError when it
-    cannot be written."""
+    it as it is), or an animated WebP or GIF (no sound) by `output`'s suffix. `work` is a folder for the encode.
+    `replace`: `output` is a name the user chose, and a file there is replaced; otherwise a file there is never
+    replaced and the first free numbered name is taken (engine.export.write_atomically). The file written, and a
+    note for the user (the audio re-encoded or left out) or None; an ExportError when it cannot be written."""
     if not frames:
         raise ExportError(output, "there are no frames to write")
     fmt = output.suffix.lower().lstrip(".")
@@ -245,8 +246,9 @@ def encode_video(output: Path, frames: Sequence[Path], fps: Fraction, work: Path
         frame_ms = max(10, round(1000 / fps))
         options = AnimationOptions(frame_count=len(images), frame_ms=frame_ms, last_frame_ms=frame_ms)
         data = encode_animation(images, fmt, options, target=output)
-        write_atomically(output, lambda handle: handle.write(data))
-        return f"an animated {fmt.upper()} has no sound: the clip's audio is left out" if clip and clip.audio else None
+        written = write_atomically(output, lambda handle: handle.write(data), replace=replace)
+        return written, (f"an animated {fmt.upper()} has no sound: the clip's audio is left out"
+                         if clip and clip.audio else None)
     encoded = work / "encoded.mp4"
     note = None
     audio: list[str] = []
@@ -266,10 +268,11 @@ def encode_video(output: Path, frames: Sequence[Path], fps: Fraction, work: Path
         raise ExportError(output, problem)
     try:
         with open(encoded, "rb") as source:
-            write_atomically(output, lambda handle: shutil.copyfileobj(source, handle, 1 << 20))
+            written = write_atomically(output, lambda handle: shutil.copyfileobj(source, handle, 1 << 20),
+                                       replace=replace)
     finally:
         encoded.unlink(missing_ok=True)
-    return note
+    return written, note
 
 
 def _run_encode(output: Path, frames: Sequence[Path], fps: Fraction, encoded: Path,

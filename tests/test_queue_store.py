@@ -2,7 +2,7 @@
 order; what is found there is read as hostile input: a damaged job folder is moved aside whole (never deleted),
 settings go through the PNG settings' checks, names are cleaned, a file a record names is never a path, a
 symlink is never followed, another (newer) Fude's queue is left exactly as it is, and a job another running Fude
-keeps is not offered."""
+keeps is not offered. A video job is kept whole (its own copy of the clip, its frames, the video's name only)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from engine.errors import FudeError
-from engine.queue_store import CONTENT, ORDER, OWNER, RECORD_KEY, QueueStore
+from engine.queue_store import CONTENT, ORDER, OWNER, RECORD_KEY, ClipToKeep, QueueStore
 from engine.regions import Regions
 from engine.settings import PNG_SETTINGS_KEY, RenderSettings
+from engine.video_settings import VideoSettings
 from tests.pictures import gradient
 
 
@@ -226,3 +227,87 @@ def test_a_queue_folder_that_cannot_be_written_raises_one_clear_error(tmp_path):
         _add(store)
     assert "queue" in str(raised.value) and "\n" not in str(raised.value)
     assert store.load().jobs == ()
+
+
+VIDEO = VideoSettings(steadiness=2.5, start=0.5)
+
+
+def _add_video(store: QueueStore, tmp_path: Path, output: str = "holiday_in_wave.mp4") -> tuple[str, Path]:
+    clip = tmp_path / "holiday.MP4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64)
+    key = store.add(gradient(48, 32), "holiday.MP4", [gradient(20, 20)], ["wave.jpg"], RenderSettings(size=48),
+                    clip=ClipToKeep(clip, output, VIDEO))
+    return key, clip
+
+
+def _rewrite_clip_record(path: Path, change) -> None:
+    def rewrite(text: dict) -> dict:
+        record = json.loads(text[RECORD_KEY])
+        record["clip"] = change(record["clip"])
+        return {**text, RECORD_KEY: json.dumps(record)}
+
+    _rewrite_text(path, rewrite)
+
+
+def test_a_video_job_is_kept_whole_and_comes_back_naming_no_path_outside_its_folder(store, tmp_path):
+    key, clip = _add_video(store, tmp_path)
+    kept = store.clip_of(key, clip, "holiday_in_wave.mp4", VIDEO)
+    assert kept.file == store.root / key / "clip.mp4" and kept.file.read_bytes() == clip.read_bytes()
+    assert kept.work_folder == store.root / key / "parts"
+    (kept.work_folder / "frames").mkdir(parents=True)  # a frame the job finished before the window closed
+    (kept.work_folder / "frames" / "0000001.png").write_bytes(b"frame")
+    (kept.work_folder / "manifest.json").write_bytes(b"{}")
+    clip.unlink()  # the user's clip may go away: the copy is the store's own
+    job = store.load().jobs[0]
+    assert job.clip == kept and job.clip.video == VIDEO and job.content.shape == (32, 48, 3)
+    store.remove(key)
+    assert not (store.root / key).exists()  # its frames and its copy of the clip went with it
+
+
+def test_a_clip_is_copied_where_it_cannot_be_linked_and_refused_when_the_disk_is_too_full(store, tmp_path,
+                                                                                          monkeypatch):
+    def no_links(source, target):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    key, clip = _add_video(store, tmp_path)
+    copy = store.root / key / "clip.mp4"
+    assert copy.read_bytes() == clip.read_bytes() and os.stat(copy).st_ino != os.stat(clip).st_ino
+    monkeypatch.setattr("shutil.disk_usage", lambda path: type("Usage", (), {"free": 1000})())
+    with pytest.raises(FudeError) as refused:
+        _add_video(store, tmp_path)
+    assert "holiday.MP4" in str(refused.value) and "cannot be kept in the queue" in str(refused.value)
+    assert [job.key for job in store.load().jobs] == [key]  # nothing half-kept is offered
+
+
+def test_the_video_s_name_read_back_is_a_plain_file_name(store, tmp_path):
+    key, _ = _add_video(store, tmp_path)
+    _rewrite_clip_record(store.root / key / CONTENT, lambda clip: {**clip, "output_name": "../../../.bashrc"})
+    job = store.load().jobs[0]
+    assert job.clip is not None and job.clip.output_name == "_bashrc.mp4"
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param(lambda clip: {**clip, "file": "../../../../etc/passwd"}, id="a-path-for-the-clip"),
+    pytest.param(lambda clip: {**clip, "file": "clip.mov"}, id="a-clip-that-is-not-there"),
+    pytest.param(lambda clip: {**clip, "video": {"steadiness": 1e9}}, id="steadiness-out-of-range"),
+    pytest.param(lambda clip: {**clip, "video": {"steadiness": 1, "work_folder": "/tmp"}}, id="unknown-setting"),
+    pytest.param(lambda clip: {**clip, "where": "/home/someone/out.mp4"}, id="an-output-path"),
+    pytest.param(lambda clip: "clip.mp4", id="not-a-record"),
+])
+def test_hostile_clip_records_are_moved_aside_not_read(store, tmp_path, change):
+    key, _ = _add_video(store, tmp_path)
+    _rewrite_clip_record(store.root / key / CONTENT, change)
+    found = store.load()
+    assert found.jobs == () and found.moved_aside == (store.kept / f"queue-{key}",)
+    assert len(found.problems) == 1 and "\n" not in found.problems[0]
+
+
+def test_removing_a_video_job_deletes_only_fude_s_own_files(store, tmp_path):
+    key, _ = _add_video(store, tmp_path)
+    parts = store.root / key / "parts"
+    (parts / "frames").mkdir(parents=True)
+    (parts / "frames" / "0000001.png").write_bytes(b"frame")
+    (parts / "notes.txt").write_text("mine")
+    store.remove(key)
+    assert sorted(p.name for p in (store.root / key).rglob("*")) == ["notes.txt", "parts"]

@@ -59,7 +59,7 @@ def describe_job(position: int, entry: QueueEntry) -> str:
     else:
         frames = f"{clip.frames} frames" if clip.frames is not None else "frames: unknown"
         figures = f"video · {clip.size[0]} × {clip.size[1]} · {frames} · {lam}"
-        title = f"{position}. {job.content.name} → {' + '.join(job.style_names)} → {clip.output.name}"
+        title = f"{position}. {job.content.name} → {' + '.join(job.style_names)} → {clip.output_name}"
     return f"{title}\n{figures}\n{describe_status(entry)}"
 
 
@@ -82,7 +82,7 @@ def describe_clip_run(entry: QueueEntry) -> str:
     if clip is None:
         return "running…"
     if entry.encoding:
-        return f"writing {clip.output.name}…"
+        return f"writing {clip.output_name}…"
     total = (progress.frames if progress is not None else plan.frames if plan is not None else None) or clip.frames
     of = f" of {total}" if total else ""
     if progress is None:
@@ -291,9 +291,10 @@ class QueuePanel(QObject):
         return self.add_video(output)
 
     def add_video(self, output: Path) -> int | None:
-        """Queue the clip in the Content pane to be written to `output`; the job's id, or None."""
+        """Queue the clip in the Content pane to be written to `output`, with the session's video settings (its
+        steadiness); the job's id, or None."""
         session = self._session
-        job_id = self.queue.add_video(session.content, session.styles, session.settings, output)
+        job_id = self.queue.add_video(session.content, session.styles, session.settings, output, video=session.video)
         if job_id is None:
             return None
         self.dock.show()

@@ -1,6 +1,8 @@
 """The run, as the window shows it: Start, Pause, Stop and Refine more (buttons and Run menu actions), the line of
 figures and the progress bar under the canvas, the loss plot, the picture on the canvas with the hint before there
-is one, and the way out offered when a run fails or may not fit in memory.
+is one, and the way out offered when a run fails or may not fit in memory. While the queue renders a clip
+(`follow_clips`), the canvas shows the clip's latest finished frame and the line under it how far the clip is; when
+the clip ends the canvas shows the session's picture again.
 
 The progress bar shows the share of the run's work done (`Progress.fraction`), not iterations: with the default
 iteration count each scale ends when its picture settles, so the total is only the most the run may do."""
@@ -9,12 +11,14 @@ from __future__ import annotations
 
 import time
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
 
+from app.job_queue import JobQueue, JobStatus, QueueEntry
 from app.qimage import to_qimage
 from app.session import RunHandle, RunState, Session
 from app.widgets.actions import make_action
@@ -42,6 +46,44 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def clip_frames(entry: QueueEntry) -> tuple[int, int | None]:
+    """A video job's frames finished so far, and about how many its clip has (None: unknown)."""
+    clip, plan, progress = entry.job.clip, entry.plan, entry.progress
+    total = ((progress.frames if progress is not None else None) or (plan.frames if plan is not None else None)
+             or (clip.frames if clip is not None else None))
+    return (progress.index if progress is not None else plan.done if plan is not None else 0), total
+
+
+def describe_clip_render(entry: QueueEntry) -> str:
+    """The line under the canvas while the queue renders `entry`'s clip, e.g. "Rendering pan.mp4 (queue job 3):
+    frame 2 of 4 done · 3.1 s a frame · 0:06 left"."""
+    clip, plan, progress = entry.job.clip, entry.plan, entry.progress
+    what = f"Rendering {entry.job.content.name} (queue job {entry.job.id})"
+    if clip is not None and entry.encoding:
+        return f"{what}: writing {clip.output_name}…"
+    total = clip_frames(entry)[1]
+    of = f" of {total}" if total else ""
+    if progress is not None:
+        left = f" · {format_duration(progress.seconds_left)} left" if progress.seconds_left is not None else ""
+        return f"{what}: frame {progress.index}{of} done · {progress.seconds_per_frame:.1f} s a frame{left}"
+    if plan is None:
+        return f"{what}: starting…"
+    estimate = f" · about {format_duration(plan.seconds)} for the clip" if plan.seconds is not None else ""
+    return f"{what}: frame {plan.done + 1}{of}…{estimate}"
+
+
+def describe_clip_end(entry: QueueEntry) -> str:
+    """The line under the canvas once the queue has stopped rendering `entry`'s clip."""
+    what = f"{entry.job.content.name} (queue job {entry.job.id})"
+    if entry.status is JobStatus.DONE:
+        return f"Rendered {what}: {Path(entry.path).name} written."
+    if entry.status is JobStatus.CANCELLED:
+        return f"Stopped rendering {what}{' ' if entry.message else ''}{entry.message}."
+    if entry.status is JobStatus.FAILED:
+        return f"Rendering {what} failed: {entry.message}"
+    return ""
+
+
 class RunPanel(QObject):
     """Shows `session`'s run on `canvas`, `stats`, `progress_bar` and `loss_plot`, and makes the Start, Pause,
     Stop and Refine more buttons and actions."""
@@ -55,6 +97,8 @@ class RunPanel(QObject):
         self._progress = progress_bar
         self._plot = loss_plot
         self._messages = messages
+        self._queue: JobQueue | None = None  # the queue whose clips are followed (see `follow_clips`)
+        self._clip_shown: int | None = None  # the queued job whose clip the canvas shows while it renders
         self.start_button = QPushButton("Start")
         self.start_button.setObjectName("startButton")
         self.start_button.setToolTip("Start the render (Ctrl+Enter)")
@@ -98,6 +142,12 @@ class RunPanel(QObject):
         self._on_state(session.state)
         self._on_can_refine(session.can_refine)
 
+    def follow_clips(self, queue: JobQueue) -> None:
+        """While `queue` renders a clip, show its latest finished frame on the canvas and how far it is under it."""
+        self._queue = queue
+        queue.clipFrame.connect(self._on_clip_frame)
+        queue.jobsChanged.connect(self._show_clip_progress)
+
     def start(self) -> bool:
         """Start a run (a slot for the button and the action); what went wrong is shown, not raised."""
         session = self._session
@@ -122,12 +172,44 @@ class RunPanel(QObject):
 
     @Slot(object)
     def _on_clip_job(self, job: int | None) -> None:
-        """While the queue renders a clip nothing else runs: Start waits, and the line under the canvas says why."""
+        """While the queue renders a clip nothing else runs (Start waits) and the canvas follows the clip: its
+        frames as they finish, the hint and the line under it saying so; after it, the session's picture again."""
         self._on_state(self._session.state)
         if job is not None:
+            self._clip_shown = job
+            self._canvas.set_result(None)  # (the picture before is not the clip's: the hint says what comes)
+            self._show_share(0.0)
             self._stats.setText(f"The queue is rendering a clip (job {job}); Start waits for it.")
-        elif self._stats.text().startswith("The queue is rendering a clip"):
-            self._stats.setText("")
+            self._show_clip_progress()
+        else:
+            ended, self._clip_shown = self._clip_shown, None
+            result = self._session.result
+            self._canvas.set_result(None if result is None else to_qimage(result))
+            entry = self._queue.entry(ended) if self._queue is not None and ended is not None else None
+            self._stats.setText(describe_clip_end(entry) if entry is not None else "")
+        self._on_pictures()
+
+    @Slot(int, object)
+    def _on_clip_frame(self, job: int, frame: np.ndarray) -> None:
+        if job == self._clip_shown:
+            self._canvas.set_result(to_qimage(frame))
+
+    @Slot()
+    def _show_clip_progress(self) -> None:
+        """The line under the canvas and the progress bar: how far the clip the queue renders is."""
+        job = self._clip_shown
+        entry = self._queue.entry(job) if self._queue is not None and job is not None else None
+        if entry is None:
+            return
+        self._stats.setText(describe_clip_render(entry))
+        done, total = clip_frames(entry)
+        self._show_share(done / total if total else 0.0)
+
+    def _clip_hint(self, job: int) -> str:
+        entry = self._queue.entry(job) if self._queue is not None else None
+        what = f"{entry.job.content.name} (job {job})" if entry is not None else f"a clip (job {job})"
+        return (f"The queue is rendering {what}: each frame shows here once it is finished. Start waits until the "
+                "clip is done.")
 
     @Slot(bool)
     def _on_can_refine(self, can: bool) -> None:
@@ -153,7 +235,9 @@ class RunPanel(QObject):
         content = session.content
         self._canvas.set_content(None if content is None else to_qimage(content.shown))
         self.start_button.setEnabled(session.state is RunState.IDLE and session.ready and session.clip_job is None)
-        if content is None and not session.styles:
+        if self._clip_shown is not None:
+            hint = self._clip_hint(self._clip_shown)
+        elif content is None and not session.styles:
             hint = ("Drop a photo of a creature on Content and a painting on Style (from your files or a web "
                     "browser, or paste them), then press Start.")
         elif content is None:
@@ -167,6 +251,8 @@ class RunPanel(QObject):
 
     @Slot(object)
     def _on_result(self, image: np.ndarray | None) -> None:
+        if self._clip_shown is not None:
+            return  # the canvas shows the clip; the session's picture comes back when the clip ends
         started = time.perf_counter()
         self._canvas.set_result(None if image is None else to_qimage(image))
         # what this frame cost to show, plus what painting the last one cost (painting comes later)

@@ -1,25 +1,28 @@
 """The settings widgets bound to the session both ways: lam, the style scale, Keep colours and Match colours (and
-their View menu actions) and the Advanced fields ask the session to change, and show what its settings are. Lam
-moves during a run; the fields a run fixes when it starts are locked until it ends."""
+their View menu actions), the Advanced fields and (shown only while the content is a clip) the steadiness ask the
+session to change, and show what its settings are. Lam moves during a run; the fields a run fixes when it starts
+are locked until it ends. The steadiness is the next Render video…'s: a clip in the queue keeps its own."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QCheckBox
 
+from app.loaded_image import LoadedImage
 from app.session import RunState, Session
 from app.widgets.actions import make_action
-from app.widgets.render_controls import AdvancedPanel, LamControl, StyleScaleControl
+from app.widgets.render_controls import AdvancedPanel, LamControl, SteadinessControl, StyleScaleControl
 from engine.settings import RenderSettings
+from engine.video_settings import VideoSettings
 
 
 class SettingsPanel(QObject):
-    """Binds `lam_control`, `style_scale`, `keep_colours_check`, `match_colours_check` and `advanced` to `session`;
-    `keep_colours_action` and `match_colours_action` are for the View menu."""
+    """Binds `lam_control`, `style_scale`, `keep_colours_check`, `match_colours_check`, `advanced` and `steadiness`
+    to `session`; `keep_colours_action` and `match_colours_action` are for the View menu."""
 
     def __init__(self, session: Session, lam_control: LamControl, style_scale: StyleScaleControl,
                  keep_colours_check: QCheckBox, match_colours_check: QCheckBox, advanced: AdvancedPanel,
-                 parent: QObject | None = None) -> None:
+                 steadiness: SteadinessControl, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._session = session
         self._lam = lam_control
@@ -27,12 +30,15 @@ class SettingsPanel(QObject):
         self._keep = keep_colours_check
         self._match = match_colours_check
         self._advanced = advanced
+        self._steadiness = steadiness
         self._showing = False  # while the widgets are set from the session, what they emit is not an edit
         self.keep_colours_action = make_action(keep_colours_check, "&Keep the content's colours", None, ["Ctrl+K"],
                                                checkable=True)
         self.match_colours_action = make_action(match_colours_check, "&Match the painting's colours to the "
                                                 "content's", None, ["Ctrl+Shift+K"], checkable=True)
         self.show_settings(session.settings)
+        self.show_video(session.video)
+        self._on_content(session.content)
         lam_control.lamChanged.connect(self._on_lam)
         style_scale.scaleChanged.connect(self._on_scale)
         keep_colours_check.toggled.connect(self._on_keep_colours)
@@ -40,7 +46,10 @@ class SettingsPanel(QObject):
         match_colours_check.toggled.connect(self._on_match_colours)
         self.match_colours_action.toggled.connect(match_colours_check.setChecked)
         advanced.edited.connect(self._on_advanced_edited)
+        steadiness.steadinessChanged.connect(self._on_steadiness)
         session.settingsChanged.connect(self.show_settings)
+        session.videoChanged.connect(self.show_video)
+        session.contentChanged.connect(self._on_content)
         session.stateChanged.connect(self._on_state)
         self._on_advanced_edited()  # a size the memory limit lowered is the size in use
 
@@ -61,6 +70,20 @@ class SettingsPanel(QObject):
         finally:
             self._showing = False
 
+    @Slot(object)
+    def show_video(self, video: VideoSettings) -> None:
+        if self._steadiness.steadiness != video.steadiness:
+            self._showing = True
+            try:
+                self._steadiness.set_steadiness(video.steadiness)
+            finally:
+                self._showing = False
+
+    @Slot(object)
+    def _on_content(self, content: LoadedImage | None) -> None:
+        """The steadiness is for a clip: beside a picture it would only be in the way."""
+        self._steadiness.setVisible(content is not None and content.clip is not None)
+
     @Slot(float)
     def _on_lam(self, lam: float) -> None:
         if not self._showing:
@@ -70,6 +93,11 @@ class SettingsPanel(QObject):
     def _on_scale(self, scale: float) -> None:
         if not self._showing:
             self._session.update_settings(style_scale=scale)
+
+    @Slot(float)
+    def _on_steadiness(self, steadiness: float) -> None:
+        if not self._showing:
+            self._session.set_steadiness(steadiness)
 
     @Slot(bool)
     def _on_keep_colours(self, on: bool) -> None:

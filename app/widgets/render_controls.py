@@ -1,6 +1,6 @@
-"""The render controls: the logarithmic lam and style-scale sliders and the collapsible Advanced panel (whose
-size field offers only the sizes that fit in memory). They read their defaults from RenderSettings() and turn
-the widgets' state back into RenderSettings."""
+"""The render controls: the logarithmic lam, style-scale and (for a clip) steadiness sliders and the collapsible
+Advanced panel (whose size field offers only the sizes that fit in memory). They read their defaults from
+RenderSettings() and turn the widgets' state back into RenderSettings."""
 
 from __future__ import annotations
 
@@ -45,6 +45,11 @@ LAM_STEPS = 1000  # slider positions; one step changes lam by under 1 %
 SCALE_MIN = STYLE_SCALE_MIN  # the style scale's whole range (engine.settings owns it) is on its slider
 SCALE_MAX = STYLE_SCALE_MAX
 SCALE_STEPS = 400  # slider positions; one step changes the style scale by under 1 %
+# The steadiness slider (engine.video_settings owns the range any steadiness must be in): 0 at its left end, then
+# logarithmic from STEADINESS_LOW to STEADINESS_HIGH, the default 1 at its middle. Past 3 the style weakens.
+STEADINESS_LOW = 0.1
+STEADINESS_HIGH = 10.0
+STEADINESS_STEPS = 200  # positions from STEADINESS_LOW to STEADINESS_HIGH; one step changes it by about 2 %
 
 INIT_LABELS = {"noise": "Noise (grows out of it)", "content": "The content picture"}
 OPTIMIZER_LABELS = {"lbfgs": "L-BFGS (fewer steps)", "adam": "Adam"}
@@ -88,6 +93,28 @@ def position_to_scale(position: int) -> float:
 
 def format_scale(scale: float) -> str:
     return f"{scale:.3g}×"
+
+
+def steadiness_to_position(steadiness: float) -> int:
+    """Slider position for a steadiness: 0 for 0, else 1 + its place from STEADINESS_LOW to STEADINESS_HIGH (log)."""
+    if steadiness <= 0:
+        return 0
+    steadiness = min(STEADINESS_HIGH, max(STEADINESS_LOW, steadiness))
+    span = math.log10(STEADINESS_HIGH) - math.log10(STEADINESS_LOW)
+    return 1 + round((math.log10(steadiness) - math.log10(STEADINESS_LOW)) / span * STEADINESS_STEPS)
+
+
+def position_to_steadiness(position: int) -> float:
+    """The steadiness at a slider position, rounded to three significant figures (the number shown is used)."""
+    if position <= 0:
+        return 0.0
+    span = math.log10(STEADINESS_HIGH) - math.log10(STEADINESS_LOW)
+    steadiness = 10 ** (math.log10(STEADINESS_LOW) + (position - 1) / STEADINESS_STEPS * span)
+    return float(f"{steadiness:.3g}")
+
+
+def format_steadiness(steadiness: float) -> str:
+    return "0 (off)" if steadiness == 0 else f"{steadiness:.3g}"
 
 
 class _LabelledSlider(QWidget):
@@ -207,6 +234,37 @@ class StyleScaleControl(_LabelledSlider):
 
     def _emit(self, value: float) -> None:
         self.scaleChanged.emit(value)
+
+
+class SteadinessControl(_LabelledSlider):
+    """How steadily a clip's frames are held where it moves (VideoSettings.steadiness), on a slider with 0 at its
+    left end and logarithmic from STEADINESS_LOW to STEADINESS_HIGH after it."""
+
+    steadinessChanged = Signal(float)
+
+    def __init__(self, steadiness: float, parent: QWidget | None = None) -> None:
+        super().__init__(
+            steadiness, title="Steadiness", ends=("flickers", "steadier"),
+            names=("steadinessSlider", "steadinessValue"),
+            accessible="Steadiness: how much each frame of the clip holds on to the one before",
+            tip="For a video: how much each frame holds on to the frame before it. 0: each frame is painted on its "
+                "own, and the texture flickers. More: the texture stays in place where the clip moves. Past about "
+                "3 the painting's style starts to weaken. 1 is the default. Render video… takes it; a clip already "
+                "in the queue keeps its own.",
+            steps=STEADINESS_STEPS + 1, step=2, page=20, to_position=steadiness_to_position,
+            to_value=position_to_steadiness, describe=format_steadiness, parent=parent)
+        self.setObjectName("steadinessControl")
+
+    @property
+    def steadiness(self) -> float:
+        return self._value
+
+    def set_steadiness(self, steadiness: float) -> None:
+        """Set the steadiness exactly (the slider moves to the nearest position without rounding it)."""
+        self._set_value(steadiness)
+
+    def _emit(self, value: float) -> None:
+        self.steadinessChanged.emit(value)
 
 
 def _combo(values: tuple[str, ...], labels: dict[str, str], name: str) -> QComboBox:

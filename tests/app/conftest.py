@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import subprocess
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -23,6 +24,7 @@ guard_singleton_refcounts()  # as the app does where it starts (app/window.py ru
 
 RUN_SIZE = 64
 RUN_ITERATIONS = 4
+CLIP_FRAMES = 4  # the frames of the `clip` fixture
 
 
 @pytest.fixture(autouse=True)
@@ -129,6 +131,22 @@ def out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a: str(folder)))
     return folder
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory, cat: np.ndarray) -> Path:
+    """A pan across the cat: CLIP_FRAMES frames of 48 x 32 at 10 frames a second, as H.264."""
+    from engine.export import ffmpeg_executable
+    from engine.images import resize
+
+    canvas = resize(cat, 64, 40)
+    frames = [np.ascontiguousarray(canvas[4:36, 3 * k:3 * k + 48]) for k in range(CLIP_FRAMES)]
+    path = tmp_path_factory.mktemp("clip") / "pan.mp4"
+    command = [ffmpeg_executable(path), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt",
+               "rgb24", "-s", "48x32", "-framerate", "10", "-i", "pipe:0", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+               str(path)]
+    subprocess.run(command, input=b"".join(f.tobytes() for f in frames), check=True, timeout=60)
+    return path
 
 
 @pytest.fixture

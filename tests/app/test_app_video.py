@@ -1,12 +1,12 @@
 """A video in the window (issue 26): a clip dropped on the Content pane shows its first frame and its length, and
 Start previews that frame; Render video… is offered only for a clip and a painting, queues the whole clip, and the
 queue renders it (real runs: a clip of 4 frames of 48 x 32, 2 iterations a frame) with its row following the
-frames; cancelling keeps the finished frames, and Render video… again goes on from them; a file that is neither a
-picture nor a video is one clear message."""
+frames, and the canvas showing each finished frame with how far the clip is under it; cancelling keeps the finished
+frames, and Render video… again goes on from them; a file that is neither a picture nor a video is one clear
+message. The Steadiness slider is shown only for a clip, and Render video… queues the clip with its steadiness."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -14,28 +14,16 @@ import pytest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.job_queue import JobStatus
+from app.preferences import KEY_STEADINESS, Preferences
 from engine.clip_folder import work_folder_for
-from engine.export import ffmpeg_executable
-from engine.images import resize
 from engine.regions import Regions
 from engine.video_io import first_frame, probe
+from engine.video_settings import DEFAULT_STEADINESS, VideoSettings
+from tests.app.conftest import CLIP_FRAMES
 from tests.qt_actions import drop, file_mime
 
-FRAMES = 4
+FRAMES = CLIP_FRAMES
 TIMEOUT_MS = 120_000
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory, cat: np.ndarray) -> Path:
-    """A pan across the cat: FRAMES frames of 48 x 32 at 10 frames a second, as H.264."""
-    canvas = resize(cat, 64, 40)
-    frames = [np.ascontiguousarray(canvas[4:36, 3 * k:3 * k + 48]) for k in range(FRAMES)]
-    path = tmp_path_factory.mktemp("clip") / "pan.mp4"
-    command = [ffmpeg_executable(path), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt",
-               "rgb24", "-s", "48x32", "-framerate", "10", "-i", "pipe:0", "-c:v", "libx264", "-pix_fmt", "yuv420p",
-               str(path)]
-    subprocess.run(command, input=b"".join(f.tobytes() for f in frames), check=True, timeout=60)
-    return path
 
 
 @pytest.fixture(autouse=True)
@@ -172,3 +160,68 @@ def test_closing_with_a_video_job_says_where_its_frames_are_kept(video_window, a
                            tmp_path / "later.mp4") is not None  # (the queue is not running: it waits)
     window.close()
     assert len(asked) == 1 and "later.mp4.parts" in asked[0] and "goes on from the last" in asked[0], asked
+
+
+def test_steadiness_is_offered_for_a_clip_only_and_goes_into_the_queued_video_job(window, make_window, clip,
+                                                                                   wave_path, cat_path, tmp_path):
+    control, session = window.steadiness, window.session
+    assert not control.isVisible()  # no content
+    assert window.content_pane.load_path(cat_path)
+    assert not control.isVisible()  # a picture: nothing to hold steady
+    drop(window.content_pane, file_mime(clip))
+    assert control.isVisible() and control.slider.isVisible()
+    assert session.video.steadiness == DEFAULT_STEADINESS and control.value_label.text() == "1"
+    control.slider.setValue(0)
+    assert session.video.steadiness == 0 and control.value_label.text() == "0 (off)"
+    control.slider.setValue(control.slider.maximum())
+    assert session.video.steadiness == 10 and control.value_label.text() == "10"
+    control.slider.setValue(141)  # 40 steps right of the default (the middle): 10 ** 0.4
+    assert session.video.steadiness == 2.51 and control.value_label.text() == "2.51"
+    assert window.style_pane.load_path(wave_path)
+    panel = window.queue_panel
+    assert panel.add_current() is not None  # a job before the clip: the clip waits (nothing renders here)
+    job = panel.add_video(tmp_path / "steady.mp4")
+    entry = panel.queue.entry(job) if job is not None else None
+    assert entry is not None and entry.job.clip is not None and entry.status is JobStatus.WAITING
+    assert entry.job.clip.video.steadiness == 2.51
+    assert session.set_steadiness(0.5) and control.steadiness == 0.5 and control.value_label.text() == "0.5"
+    assert entry.job.clip.video.steadiness == 2.51  # a queued clip keeps its own
+    assert not session.set_steadiness(1000) and window.messages.kind == "error" and session.video.steadiness == 0.5
+    assert window.content_pane.load_path(cat_path)
+    assert not control.isVisible()
+    window.close()
+    assert make_window().session.video.steadiness == 0.5  # kept between starts, as the render settings are
+
+
+def test_the_canvas_follows_the_clip_the_queue_renders(video_window, qtbot, save_as: Path):
+    window = video_window
+    canvas, queue = window.canvas, window.queue_panel.queue
+    assert "Press Start" in canvas.hint and canvas.result is None
+    seen: list[tuple[str, str]] = []  # the canvas's hint and the line under it, as the clip's row changes
+    frames: list[bool] = []  # whether the canvas showed the frame when each finished frame came
+    queue.jobsChanged.connect(lambda: seen.append((canvas.hint, window.stats.text()))
+                              if window.session.clip_job is not None else None)
+    queue.clipFrame.connect(lambda job, frame: frames.append(canvas.result is not None
+                                                             and canvas.result.width() == frame.shape[1]))
+    job = window.queue_panel.render_video()
+    assert job is not None
+    qtbot.waitUntil(lambda: window.session.clip_job == job)
+    assert "Press Start" not in canvas.hint and "pan.mp4 (job 1)" in canvas.hint, canvas.hint
+    qtbot.waitUntil(lambda: queue.entry(job).status.finished and queue.running_job is None, timeout=TIMEOUT_MS)
+    assert queue.entry(job).status is JobStatus.DONE
+    assert frames == [True] * FRAMES
+    assert seen and not any("Press Start" in hint for hint, _ in seen), seen
+    lines = " | ".join(line for _, line in seen)
+    assert f"Rendering pan.mp4 (queue job {job}): frame 2 of {FRAMES} done · " in lines, lines
+    # the clip is done: the canvas shows the session's picture again (none: no run made one) and says so
+    assert canvas.result is None and "Press Start" in canvas.hint
+    assert window.stats.text() == f"Rendered pan.mp4 (queue job {job}): painted.mp4 written."
+
+
+def test_a_damaged_remembered_steadiness_reads_as_the_default(store):
+    preferences = Preferences(store)
+    for raw in ("nan", "inf", "abc", "500", "-1", ""):
+        store.setValue(KEY_STEADINESS, raw)
+        assert preferences.video() == VideoSettings(), raw
+    preferences.set_video(VideoSettings(steadiness=0.3))
+    assert preferences.video() == VideoSettings(steadiness=0.3)
