@@ -357,6 +357,10 @@ class MainWindow(QMainWindow):
                 return self.history_panel.save_entry(shown[0])
             self.messages.show_info("Two history pictures are shown: right-click one in the history to save it.")
             return None
+        if self.session.clip_job is not None:
+            self.messages.show_info("The canvas shows the clip the queue is rendering: its frames go into the queue's "
+                                    "video. Save PNG saves a picture again once the clip is done.")
+            return None
         return self.save_panel.save_png()
 
     def save_evolution(self) -> ExportDialog | None:

@@ -50,11 +50,14 @@ class SavePanel(QObject):
         self.evolution_button.clicked.connect(self.save_evolution)
         self.evolution_action = make_action(self, "Save &evolution…", self.save_evolution, ["Ctrl+Shift+S"])
         session.resultChanged.connect(self._update_buttons)
+        session.clipJobChanged.connect(self._update_buttons)
         self._update_buttons()
 
     @Slot()
     def _update_buttons(self, *_: object) -> None:
-        has_result = self._session.result is not None
+        """Enabled while there is a picture, and the canvas shows it: not while it follows a clip the queue renders
+        (whose frames go into the queue's video), so that Save never writes another picture than the one seen."""
+        has_result = self._session.result is not None and self._session.clip_job is None
         self.png_button.setEnabled(has_result)
         self.evolution_button.setEnabled(has_result and self._session.record is not None)
 

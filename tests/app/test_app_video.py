@@ -218,6 +218,20 @@ def test_the_canvas_follows_the_clip_the_queue_renders(video_window, qtbot, save
     assert window.stats.text() == f"Rendered pan.mp4 (queue job {job}): painted.mp4 written."
 
 
+def test_save_png_waits_while_the_canvas_shows_the_clip(video_window, qtbot, save_as: Path):
+    window = video_window
+    queue, button = window.queue_panel.queue, window.save_panel.png_button
+    assert window.run_panel.start()  # a picture of the clip's first frame: Save PNG can save it...
+    qtbot.waitUntil(lambda: window.session.result is not None and not window.session.running, timeout=TIMEOUT_MS)
+    assert button.isEnabled()
+    job = window.queue_panel.render_video()
+    qtbot.waitUntil(lambda: window.session.clip_job == job)
+    assert not button.isEnabled()  # ... but not while the canvas shows the clip's frames instead
+    assert window.save_png() is None and "the clip the queue is rendering" in window.messages.text()
+    qtbot.waitUntil(lambda: queue.entry(job).status.finished and queue.running_job is None, timeout=TIMEOUT_MS)
+    assert button.isEnabled() and window.canvas.result is not None  # the picture is back, and can be saved
+
+
 def test_a_damaged_remembered_steadiness_reads_as_the_default(store):
     preferences = Preferences(store)
     for raw in ("nan", "inf", "abc", "500", "-1", ""):
