@@ -71,13 +71,6 @@ class ClipRender:
         return self.output.name if self.output is not None else self.name
 
     @property
-    def work_folder(self) -> Path | None:
-        """Where its finished frames are kept now (None: nowhere yet)."""
-        if self.kept_frames is not None:
-            return self.kept_frames
-        return work_folder_for(self.output) if self.output is not None else None
-
-    @property
     def frames_left_in(self) -> str:
         """The name of the folder its finished frames are left in when it is not kept: OUTPUT.parts."""
         return work_folder_for(self.output_name).name
@@ -120,6 +113,14 @@ class QueueEntry:
     progress: ClipProgress | None = None
     thumbnail: np.ndarray | None = field(default=None, compare=False, repr=False)
     encoding: bool = False
+
+    @property
+    def clip_frames(self) -> tuple[int, int | None]:
+        """A video job's frames finished so far, and about how many its clip has (None: unknown)."""
+        clip, plan, progress = self.job.clip, self.plan, self.progress
+        total = ((progress.frames if progress is not None else None) or (plan.frames if plan is not None else None)
+                 or (clip.frames if clip is not None else None))
+        return (progress.index if progress is not None else plan.done if plan is not None else 0), total
 
 
 class JobQueue(QObject):
@@ -287,9 +288,16 @@ class JobQueue(QObject):
     def _video_job(self, styles: Sequence[LoadedImage], settings: RenderSettings, clip: ClipRender) -> VideoJob:
         """The engine's job for a video job's clip: written to its output, or, for a job kept from before, under
         its name in the queue's folder, never over a file there."""
-        output = clip.output if clip.output is not None else Path(self._folder) / clip.name
+        output = self._output_of(clip) or Path(clip.name)  # (a kept job starts only once there is a folder)
         return VideoJob(clip.clip, tuple(s.array for s in styles), tuple(s.name for s in styles), settings, output,
                         clip.video, work_folder=clip.kept_frames, replace_output=clip.output is not None)
+
+    def _output_of(self, clip: ClipRender) -> Path | None:
+        """The file a video job writes: its own, or for a job kept from before its name in the queue's folder (None
+        while there is no folder)."""
+        if clip.output is not None:
+            return clip.output
+        return Path(self._folder) / clip.name if self._folder else None
 
     def remove(self, job_id: int) -> bool:
         """Take a job out of the queue; the running one is cancelled first (its picture still reaches the
@@ -488,7 +496,7 @@ class JobQueue(QObject):
             return
         frames = clip.kept_frames if clip is not None else None
         if clip is not None and frames is not None and frames.exists():
-            output = clip.output or (Path(self._folder) / clip.name if self._folder else None)
+            output = self._output_of(clip)
             if output is None or not move_work_folder(frames, work_folder_for(output)):
                 self.info.emit(f"Queue job {job.id}: its finished frames are kept in Fude's data folder; the next "
                                "start offers to go on with it.")

@@ -83,7 +83,7 @@ def describe_clip_run(entry: QueueEntry) -> str:
         return "running…"
     if entry.encoding:
         return f"writing {clip.output_name}…"
-    total = (progress.frames if progress is not None else plan.frames if plan is not None else None) or clip.frames
+    total = entry.clip_frames[1]
     of = f" of {total}" if total else ""
     if progress is None:
         if plan is None:

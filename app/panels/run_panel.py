@@ -46,14 +46,6 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def clip_frames(entry: QueueEntry) -> tuple[int, int | None]:
-    """A video job's frames finished so far, and about how many its clip has (None: unknown)."""
-    clip, plan, progress = entry.job.clip, entry.plan, entry.progress
-    total = ((progress.frames if progress is not None else None) or (plan.frames if plan is not None else None)
-             or (clip.frames if clip is not None else None))
-    return (progress.index if progress is not None else plan.done if plan is not None else 0), total
-
-
 def describe_clip_render(entry: QueueEntry) -> str:
     """The line under the canvas while the queue renders `entry`'s clip, e.g. "Rendering pan.mp4 (queue job 3):
     frame 2 of 4 done · 3.1 s a frame · 0:06 left"."""
@@ -61,7 +53,7 @@ def describe_clip_render(entry: QueueEntry) -> str:
     what = f"Rendering {entry.job.content.name} (queue job {entry.job.id})"
     if clip is not None and entry.encoding:
         return f"{what}: writing {clip.output_name}…"
-    total = clip_frames(entry)[1]
+    total = entry.clip_frames[1]
     of = f" of {total}" if total else ""
     if progress is not None:
         left = f" · {format_duration(progress.seconds_left)} left" if progress.seconds_left is not None else ""
@@ -202,7 +194,7 @@ class RunPanel(QObject):
         if entry is None:
             return
         self._stats.setText(describe_clip_render(entry))
-        done, total = clip_frames(entry)
+        done, total = entry.clip_frames
         self._show_share(done / total if total else 0.0)
 
     def _clip_hint(self, job: int) -> str:
