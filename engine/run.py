@@ -321,7 +321,7 @@ class StyleRun:
         self._step_scale = 1.0  # a step halved after a divergence at the scale before is whole again here
         self.optimizer = self._new_optimizer()
         self.scale = scale
-        self._watch.reset()
+        self._watch.reset(final=scale + 1 == len(self.schedule))  # a coarse scale's drift is not waited for
 
     def _apply_regions(self) -> None:
         """The regions at the size being worked on. Where no style goes the picture *is* the content: the network

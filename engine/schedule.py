@@ -31,22 +31,44 @@ SPEED_PROBE_SIDE = 256  # the side of the square the speed is measured on
 # a probe of 8.5e-6 s/px: 1.02 at 256 px, 1.37 at 1024 px, 1.2 at 1024 px in 512 or 256 px tiles, 1.7 at 2048 px in
 # 512 px tiles (bench/bench_tiling.py); the estimate is said as "about".
 ITERATION_COST = 1.3
-# With the default count each scale ends when its picture has settled (engine.settling): it neither moves steadily
-# at the canvas size, nor grows or loses fine detail, nor drifts in shape and colour at a thumbnail's size. That
-# last test (issue 25) keeps every scale going while it drifts, which a scale does slowly for hundreds of
-# iterations, each scale towards its own end. Measured (issue 25, L-BFGS; a long run of 600 as the reference):
-# - frog + wave at 256 px: the first scale (128 px) stops drifting after ~255 iterations, the second after ~160;
-#   chelsea + starry night after ~240 and ~155; at 512 px (200 a scale in the long run) frog + wave's second scale
-#   after ~150 and the full size after ~105.
-# - tests/data at 64 px (one scale): cat + wave after 245, astronaut + the scream after 190; at 128 px cat + wave
-#   after 215; at 256 px after 200 (its most) and 150 (its most).
-# - Adam (ADAM_LR 0.02): cat + wave after 305 at 64 px; at 256 px after 290 and 170.
-# The first scale costs a sixteenth of a 512 px iteration, so it may run longest.
-# SCALE_ROOM is the most a scale may run (first, each later), and the stopping rule usually ends a scale before;
+# With the default count each scale ends when its picture has settled (engine.settling). The full size has settled
+# when it neither moves steadily at the canvas size, nor grows or loses fine detail, nor drifts in shape and colour at
+# a thumbnail's size; that last test (issue 25) keeps it going while it drifts, which it does slowly for a hundred
+# iterations and more. A coarser scale has settled once it is still (the first two tests): it drifts towards its own
+# end, which the next scale leaves for its own, so waiting for that drift to stop was work thrown away.
+# SCALE_ROOM is the most a scale may run (first, each later), and the stopping rule usually ends a scale well before;
 # a run of few scales has more (its even share of DEFAULT_ITERATIONS). EXPECTED_SETTLED is what a scale usually
-# runs: the time left and the estimate expect it, not the most.
+# runs: the time left and the estimate expect it, not the most. Measured (issue 25, L-BFGS, 2-core CPU):
+# - a run of one scale (64 px in tests/data, noise to the end, drift waited for): cat + wave after 245, astronaut +
+#   the scream after 190; at 128 px cat + wave after 215.
+# - 512 px, frog + wave: 90 at 128 px and 40 at 256 px (still; waiting for their drift, 225 and 160), then the
+#   full size after 135 (125), at the same loss (0.2404; ruler of bench/bench_speed.py); chelsea + starry night: 65
+#   and 50 (210 and 150), the full size's loss after 60 iterations the same to 0.2% (0.3393 against 0.3388).
+# - Adam: a run of one scale after 305 (cat + wave, 64 px); its coarse and full-size counts are L-BFGS's in the
+#   proportion Adam's one-scale count bears to L-BFGS's (not measured).
 SCALE_ROOM = {"lbfgs": (250, 160), "adam": (320, 180)}
-EXPECTED_SETTLED = {"lbfgs": (230, 140), "adam": (290, 165)}
+
+
+@dataclass(frozen=True)
+class Settling:
+    """How many iterations a scale usually runs before it settles, by its place in the run."""
+
+    alone: int  # the one scale of a run (a small picture, or coarse-to-fine off): from noise, drift waited for
+    first: int  # the first, coarsest scale of several: from noise until still
+    coarse: int  # a later scale that is not the full size: from the scale before until still
+    full: int  # the full size of a run of several scales: from the scale before, drift waited for
+
+    def of(self, scale: int, scales: int) -> int:
+        """What scale `scale` (0: the first) of a run of `scales` usually runs."""
+        if scales == 1:
+            return self.alone
+        if scale == scales - 1:
+            return self.full
+        return self.first if scale == 0 else self.coarse
+
+
+EXPECTED_SETTLED = {"lbfgs": Settling(alone=230, first=90, coarse=40, full=130),
+                    "adam": Settling(alone=290, first=115, coarse=50, full=165)}
 # A later frame of a clip (engine.video) starts from the frame before, carried over by the optical flow, and runs
 # at the full size only: the most it may run (a later scale's room) and what it usually runs before it settles
 # (bench/bench_video.py at the default steadiness: 40 and 54 L-BFGS iterations at 64 px, 41 at 128 px; the rule's
@@ -80,7 +102,7 @@ def default_plan(size: int, optimizer: str, multiscale: bool = True) -> list[tup
     soon as its picture has settled (engine.settling): the optimiser's default count split as `plan_scales`
     splits it, but never less than SCALE_ROOM at any scale, so a large picture's many scales each have room to
     settle (at 2048 px an even split would leave 60 L-BFGS iterations a scale). The first scale, the cheapest,
-    has the most room: a drift of shapes and colours is cheapest to finish there (the figures above SCALE_ROOM)."""
+    has the most room: a picture from noise may take long to be still."""
     first, later = SCALE_ROOM[optimizer]
     plan = plan_scales(size, DEFAULT_ITERATIONS[optimizer], multiscale)
     return [(side, max(count, first if k == 0 else later)) for k, (side, count) in enumerate(plan)]
@@ -128,13 +150,13 @@ class Schedule:
             plan = default_plan(settings.size, settings.optimizer, settings.multiscale)
         else:
             plan = plan_scales(settings.size, settings.iteration_count, settings.multiscale)
-        first, later = EXPECTED_SETTLED[settings.optimizer]
+        usual = EXPECTED_SETTLED[settings.optimizer]
         scales = []
         for k, (side, iterations) in enumerate(plan):
             w, h = fit_size(width, height, side)
             tiles = plan_tiles(h, w, tile)
             passes = 1.0 if len(tiles) == 1 else 1.0 + FIRST_PASS_SHARE * (len(tiles) - 1) / len(tiles)
-            expected = min(iterations, first if k == 0 else later) if settling else iterations
+            expected = min(iterations, usual.of(k, len(plan))) if settling else iterations
             scales.append(Scale(side, w, h, iterations, expected, len(tiles),
                                 sum(t.crop_pixels for t in tiles) * passes))
         return cls(tuple(scales), settling)

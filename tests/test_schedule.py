@@ -35,7 +35,7 @@ def test_every_scale_of_a_large_default_run_has_room_to_settle(size, optimizer):
 
 def test_a_512_px_default_run_keeps_its_schedule():
     # the bench of issue 25 was measured on this schedule: the most L-BFGS iterations at each of three scales, where
-    # the first, the cheapest, has room to finish its drift of shapes and colours
+    # the first, the cheapest, has the most room to become still from noise
     schedule = Schedule.of(RenderSettings(), 512, 340)
     assert [(s.side, s.iterations) for s in schedule.scales] == [(128, 250), (256, 160), (512, 160)]
 

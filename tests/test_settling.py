@@ -101,6 +101,24 @@ def test_a_slow_steady_drift_keeps_a_scale_going():
     assert speed < 2 * SETTLED_DRIFT
 
 
+def test_a_coarse_scale_ends_once_still_without_waiting_for_its_drift():
+    # The same slow, steady drift at a scale before the full size: it goes towards that scale's own end, which the
+    # next scale leaves, so the scale ends at the first look that may end it
+    base = 0.2 + 0.2 * _picture(0)
+    drifting = [base + (0.25 / 255) * k for k in range(200)]
+    coarse = SettleWatch(final=False)
+    ended = next(k for k, picture in enumerate(drifting, 1) if coarse.observe(picture))
+    assert ended == FIRST_POSSIBLE and coarse.looks[-1].still and not coarse.looks[-1].settled
+    # but not while it still moves steadily at the canvas size
+    moving = [base + (1.0 / 255) * k for k in range(100)]
+    coarse.reset()
+    assert not any(coarse.observe(picture) for picture in moving)
+    # the kind of scale is kept over a reset, and changed by one that names it
+    assert not coarse.final
+    coarse.reset(final=True)
+    assert coarse.final and not any(coarse.observe(picture) for picture in drifting)
+
+
 def test_a_small_painted_region_is_watched_by_itself():
     # 6% of the picture is painted and moves 1 level per iteration; the content around it never moves
     base = 0.3 + 0.2 * _picture(0)
@@ -205,12 +223,18 @@ def test_scales_that_settle_early_keep_progress_and_time_left_right(cat, wave, s
     monkeypatch.setitem(engine.settings.DEFAULT_ITERATIONS, "lbfgs", 240)
     monkeypatch.setitem(engine.schedule.SCALE_ROOM, "lbfgs", (120, 120))
     monkeypatch.setattr(engine.settling, "SETTLED_DRIFT", 0.3)
-    monkeypatch.setitem(engine.schedule.EXPECTED_SETTLED, "lbfgs", (85, 50))  # what such a rule usually runs
+    # what such a rule usually runs
+    monkeypatch.setitem(engine.schedule.EXPECTED_SETTLED, "lbfgs", engine.schedule.Settling(85, 85, 40, 50))
     run = StyleRun(cat, wave, small.replaced(size=256, iterations=None), backend)
-    frames = list(run)
+    frames, looks = [], {}
+    for frame in run:
+        frames.append(frame)
+        looks[frame.scale] = run.looks
     first, second = run.scale_iterations
     assert [f.scale for f in frames] == [1] * first + [2] * second
     assert first < 120 and second < 120 and run.settled  # both scales ended when settled
+    # the coarse scale when it was still, the full size when it had also stopped drifting
+    assert looks[1][-1].still and looks[2][-1].settled
     # the count the progress shows shrinks when a scale ends early, never grows, and is met at the end
     totals = [f.total for f in frames]
     assert totals[0] == 240 and all(b <= a for a, b in zip(totals, totals[1:])) and totals[-1] == len(frames)
