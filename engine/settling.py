@@ -29,9 +29,10 @@ The full size has settled when all of these are below their thresholds at one lo
 when it no longer moves steadily at the canvas size and its fine detail is flat: its drift is not waited for. Each
 scale drifts towards its own end, and the next scale leaves it for its own (issue 25: the full size's end keeps
 more of the content than a coarse scale's, which sees it through a coarser grid of the content layer). Measured at
-512 px (frog + wave, fp32 trajectories of the full size after each kind of start): with the coarse scales ended
-when still (90 and 40 iterations instead of 225 and 160 waiting for their drift to stop) the full size reaches the
-same loss about 10 iterations later, having saved 33 full-size iterations' worth of coarse work.
+512 px (frog + wave, trajectories of the full size after each kind of start, in the precision chosen on that
+machine): with the coarse scales ended when still (90 and 40 iterations instead of 225 and 160 waiting for their
+drift to stop) the full size reaches the same loss about 10 iterations later, having saved 33 full-size
+iterations' worth of coarse work.
 
 With regions, all three are measured over the painted part only: each pixel counts by how much of the painting shows
 there (the run's coverage), and the sums are divided by the coverage, not by the whole picture. The content kept
